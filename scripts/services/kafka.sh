@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Start a single-node KRaft Kafka broker on 127.0.0.1:59092 (controller 59093) for tests.
+# Idempotent: exits 0 at once when the broker already answers on its port.
+# Jars come from Maven Central (org.apache.kafka:kafka_2.13), cached in ~/.cache/trellis/kafka.
+set -euo pipefail
+
+SERVICE=kafka
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+KAFKA_VERSION="${TRELLIS_KAFKA_VERSION:-4.1.1}"
+LOG4J_VERSION=2.24.3 # the log4j2 version kafka_2.13 4.1.x depends on
+PORT=59092
+CONTROLLER_PORT=59093
+DIR="$TRELLIS_SERVICES_DIR/kafka"
+LOGFILE="$DIR/kafka.log"
+PIDFILE="$DIR/kafka.pid"
+CACHE="${TRELLIS_CACHE_DIR:-$HOME/.cache/trellis}/kafka/$KAFKA_VERSION"
+LIB="$CACHE/lib"
+START_TIMEOUT="${TRELLIS_KAFKA_START_TIMEOUT:-180}"
+
+started_here=0
+start=$SECONDS
+
+healthy() {
+  # The broker listener opens only after the broker has finished starting up.
+  port_open "$PORT"
+}
+
+if healthy; then
+  log "already running on 127.0.0.1:$PORT"
+  exit 0
+fi
+
+take_lock
+if healthy; then
+  log "already running on 127.0.0.1:$PORT (started by a concurrent run)"
+  exit 0
+fi
+
+command -v java >/dev/null || die "java not found (Kafka 4.x needs Java 17+)"
+
+# --- jars -------------------------------------------------------------------
+if [[ ! -f "$LIB/.complete" ]]; then
+  command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka jars)"
+  log "fetching kafka_2.13 $KAFKA_VERSION jars with Maven into $LIB (first run only)"
+  mkdir -p "$CACHE"
+  # kafka_2.13's pom brings slf4j-api 1.7 and log4j-core but no binding between them,
+  # without which the broker logs nothing at all.
+  cat >"$CACHE/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>trellis.test</groupId>
+  <artifactId>kafka-broker-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>$LOG4J_VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+  rm -rf "$LIB.partial"
+  mvnlog="$CACHE/mvn.log"
+  if ! mvn -B -q -Dstyle.color=never -f "$CACHE/pom.xml" \
+    org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$LIB.partial" </dev/null >"$mvnlog" 2>&1; then
+    show_log_tail "$mvnlog"
+    die "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+  fi
+  rm -rf "$LIB"
+  mv "$LIB.partial" "$LIB"
+  touch "$LIB/.complete"
+fi
+
+# --- config and storage -----------------------------------------------------
+our_broker_alive() {
+  # The pid file may be stale after a reboot, with its pid reused by an unrelated process.
+  [[ -f "$PIDFILE" ]] && grep -qs kafka.Kafka "/proc/$(cat "$PIDFILE")/cmdline"
+}
+
+if our_broker_alive; then
+  # Our broker is alive but not (yet) listening: still starting, or wedged.
+  log "broker pid $(cat "$PIDFILE") is alive but not listening yet; waiting"
+else
+  mkdir -p "$DIR/data"
+  cat >"$DIR/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DIR/data
+num.partitions=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+# The default of 50 partitions makes the first consumer group wait for 50 leaders.
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=8
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=24
+log.segment.bytes=16777216
+EOF
+  cat >"$DIR/log4j2.properties" <<EOF
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+logger.kafka-request.name = kafka.request.logger
+logger.kafka-request.level = WARN
+logger.state-change.name = state.change.logger
+logger.state-change.level = WARN
+EOF
+
+  JAVA_OPTS=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+    -Dlog4j2.configurationFile="$DIR/log4j2.properties")
+
+  if [[ ! -f "$DIR/data/meta.properties" ]]; then
+    # A cluster id is 16 random bytes in URL-safe base64 without padding (what StorageTool random-uuid prints).
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    log "formatting storage in $DIR/data (cluster id $cluster_id)"
+    if ! java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.tools.StorageTool format \
+      -t "$cluster_id" -c "$DIR/server.properties" </dev/null >"$DIR/format.log" 2>&1; then
+      show_log_tail "$DIR/format.log"
+      die "kafka storage format failed"
+    fi
+  fi
+
+  log "starting broker (log: $LOGFILE)"
+  # setsid + nohup: the broker must outlive the shell and test run that started it,
+  # and must not hold their stdout/stderr open.
+  setsid nohup java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.Kafka "$DIR/server.properties" \
+    </dev/null >>"$LOGFILE" 2>&1 &
+  echo $! >"$PIDFILE"
+  started_here=1
+fi
+
+pid="$(cat "$PIDFILE")"
+broker_up() {
+  kill -0 "$pid" 2>/dev/null || return 2
+  healthy
+}
+deadline=$((SECONDS + START_TIMEOUT))
+while true; do
+  rc=0
+  broker_up || rc=$?
+  ((rc == 0)) && break
+  if ((rc == 2)); then
+    show_log_tail "$LOGFILE" 60
+    die "broker process $pid exited during start-up"
+  fi
+  if ((SECONDS >= deadline)); then
+    show_log_tail "$LOGFILE" 60
+    die "broker not listening on 127.0.0.1:$PORT after ${START_TIMEOUT}s"
+  fi
+  sleep 0.5
+done
+
+if ((started_here)); then
+  log "started kafka $KAFKA_VERSION on 127.0.0.1:$PORT (pid $pid) in $((SECONDS - start))s"
+else
+  log "running on 127.0.0.1:$PORT (pid $pid)"
+fi

@@ -1,0 +1,57 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import client from 'prom-client';
+import type { ApiKeyStore } from './auth/api-keys.js';
+import type { TrellisConfig } from './config/config-schema.js';
+import { authPlugin } from './api/plugins/auth.js';
+import { errorHandlerPlugin } from './api/plugins/error-handler.js';
+import { healthRoutes } from './api/rest/health-routes.js';
+import { KeyInfo, keyRoutes } from './api/rest/key-routes.js';
+import { registryRoutes } from './api/rest/registry-routes.js';
+import { ApplyPlanSchema, ErrorResponse, StoredResourceSchema } from './api/rest/rest-schemas.js';
+import type { Registry } from './registry/registry.js';
+
+export interface AppDeps {
+  readonly registry: Registry;
+  readonly keys: ApiKeyStore;
+  readonly metrics?: client.Registry;
+}
+
+export const API_VERSION = '0.1.0';
+
+/** Builds the Fastify app without listening; tests use `app.inject`. */
+export async function buildApp(config: TrellisConfig, deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const metrics = deps.metrics ?? new client.Registry();
+  if (!deps.metrics) client.collectDefaultMetrics({ register: metrics });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Trellis', version: API_VERSION, description: 'Virtual feature store: registry, training sets and online serving' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Trellis API key (trl_…)' } } },
+      security: [{ apiKey: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
+  });
+  for (const schema of [ErrorResponse, StoredResourceSchema, ApplyPlanSchema, KeyInfo]) app.addSchema(schema);
+
+  await app.register(errorHandlerPlugin);
+  await app.register(authPlugin, { keys: deps.keys });
+  await app.register(healthRoutes, { db: deps.registry.database, metrics });
+  await app.register(
+    async (v1) => {
+      await v1.register(keyRoutes, { keys: deps.keys });
+      await v1.register(registryRoutes, { registry: deps.registry });
+    },
+    { prefix: '/v1' },
+  );
+  await app.ready();
+  return app;
+}

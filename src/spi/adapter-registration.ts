@@ -1,0 +1,61 @@
+/**
+ * How an adapter makes a provider type available. An adapter package exports one registration (or several);
+ * Trellis builds the roles it names from a provider's config when a job or a read needs them.
+ *
+ * @example
+ * export const myStore: AdapterRegistration = {
+ *   kind: 'trellis.adapter', id: 'my-kv', roles: ['online'],
+ *   createOnline: async (config) => createMyKvStore(config),
+ * };
+ */
+export type ProviderRole = 'offline' | 'online' | 'stream';
+
+/** Resolved provider configuration: secret references already replaced by their values. */
+export type ProviderConfig = Readonly<Record<string, unknown>>;
+
+export interface AdapterContext {
+  /** Directory an embedded adapter may keep its files in. */
+  readonly dataDir: string;
+  /** Provider resource this instance serves, as `name@variant`. */
+  readonly provider: string;
+}
+
+export interface AdapterRegistration<Offline = unknown, Online = unknown, Stream = unknown> {
+  /** Tag checked instead of `instanceof` (a plugin may bundle its own copy of the SPI). */
+  readonly kind: 'trellis.adapter';
+  /** Provider type this adapter serves; kebab-case, unique. */
+  readonly id: string;
+  readonly roles: readonly ProviderRole[];
+  readonly createOffline?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Offline>;
+  readonly createOnline?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Online>;
+  readonly createStream?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Stream>;
+}
+
+const ADAPTER_ID = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+/** The adapters known to one Trellis instance. Registration validates loudly. */
+export class AdapterCatalogue {
+  readonly #byId = new Map<string, { registration: AdapterRegistration; origin: string }>();
+
+  register(registration: AdapterRegistration, origin = 'unknown'): this {
+    if (registration?.kind !== 'trellis.adapter') throw new Error(`adapter from ${origin} is not tagged kind: 'trellis.adapter'`);
+    if (!ADAPTER_ID.test(registration.id)) throw new Error(`adapter id ${JSON.stringify(registration.id)} from ${origin} is not kebab-case (${ADAPTER_ID.source})`);
+    const existing = this.#byId.get(registration.id);
+    if (existing) throw new Error(`adapter id ${registration.id} registered twice: by ${existing.origin} and by ${origin}`);
+    for (const role of registration.roles) {
+      const factory = { offline: registration.createOffline, online: registration.createOnline, stream: registration.createStream }[role];
+      if (!factory) throw new Error(`adapter ${registration.id} from ${origin} claims role ${role} but has no factory for it`);
+    }
+    this.#byId.set(registration.id, { registration, origin });
+    return this;
+  }
+
+  get(id: string): AdapterRegistration | undefined {
+    return this.#byId.get(id)?.registration;
+  }
+
+  /** Provider types and their roles, for apply-time validation. */
+  providerTypes(): ReadonlyMap<string, readonly ProviderRole[]> {
+    return new Map([...this.#byId].map(([id, { registration }]) => [id, registration.roles]));
+  }
+}
