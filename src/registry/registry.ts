@@ -149,6 +149,7 @@ export class Registry {
     return this.#db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock(7310002)');
       const lookup = new RegistryLookup(tx, candidates);
+      await lookup.prefetch();
       const edges: LineageEdge[] = [];
       for (const c of candidates) {
         const resolved = new Map<string, ResourceId>();
@@ -181,15 +182,15 @@ export class Registry {
       }
       if (options.dryRun) return plan;
 
-      for (const [i, c] of candidates.entries()) {
-        const action = actions[i]!;
-        if (action.action === 'create') await this.#insert(tx, c, options.actor);
-        else await this.#mergeMetadata(tx, c);
-      }
-      for (const e of plan.edges) {
+      await this.#insert(tx, candidates.filter((_, i) => actions[i]!.action === 'create'), options.actor);
+      await this.#mergeMetadata(tx, candidates.filter((c, i) => actions[i]!.action === 'unchanged' && hasMetadata(c.raw)));
+      if (plan.edges.length > 0) {
         await tx.query(
-          `insert into lineage_edges values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
-          [e.from.kind, e.from.name, e.from.variant, e.to.kind, e.to.name, e.to.variant],
+          `insert into lineage_edges
+           select from_kind, from_name, from_variant, to_kind, to_name, to_variant
+           from jsonb_to_recordset($1::jsonb) as e(from_kind text, from_name text, from_variant text, to_kind text, to_name text, to_variant text)
+           on conflict do nothing`,
+          [JSON.stringify(plan.edges.map((e) => ({ from_kind: e.from.kind, from_name: e.from.name, from_variant: e.from.variant, to_kind: e.to.kind, to_name: e.to.name, to_variant: e.to.variant })))],
         );
       }
       const created = actions.filter((a) => a.action === 'create');
@@ -257,32 +258,50 @@ export class Registry {
     }
   }
 
-  async #insert(tx: SqlSession, c: Candidate, actor: string): Promise<void> {
-    const def = c.pinned!;
-    const hash = definitionHash(def);
+  /** Inserts new variants in one statement (applies of thousands of resources stay fast). */
+  async #insert(tx: SqlSession, created: readonly Candidate[], actor: string): Promise<void> {
+    if (created.length === 0) return;
+    const rows = created.map((c) => {
+      const def = c.pinned!;
+      return {
+        kind: c.id.kind, name: c.id.name, variant: c.id.variant, definition: def, definition_hash: definitionHash(def),
+        owner: def.owner ?? '', description: def.description ?? '', tags: def.tags ?? [], properties: def.properties ?? {}, status: initialStatus(def),
+      };
+    });
     await tx.query(
       `insert into resources (kind, name, variant, definition, definition_hash, owner, description, tags, properties, status, search)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-         setweight(to_tsvector('simple', $2 || ' ' || replace($2, '_', ' ')), 'A') ||
-         setweight(to_tsvector('english', $7), 'B') ||
-         setweight(to_tsvector('simple', array_to_string($8::text[], ' ')), 'C') ||
-         setweight(to_tsvector('simple', $6 || ' ' || $1), 'D'))`,
-      [c.id.kind, c.id.name, c.id.variant, JSON.stringify(def), hash, def.owner ?? '', def.description ?? '', def.tags ?? [], JSON.stringify(def.properties ?? {}), initialStatus(def)],
+       select r.kind, r.name, r.variant, r.definition, r.definition_hash, r.owner, r.description,
+              array(select jsonb_array_elements_text(r.tags)), r.properties, r.status,
+              setweight(to_tsvector('simple', r.name || ' ' || replace(r.name, '_', ' ')), 'A') ||
+              setweight(to_tsvector('english', r.description), 'B') ||
+              setweight(to_tsvector('simple', array_to_string(array(select jsonb_array_elements_text(r.tags)), ' ')), 'C') ||
+              setweight(to_tsvector('simple', r.owner || ' ' || r.kind), 'D')
+       from jsonb_to_recordset($1::jsonb) as r(kind text, name text, variant text, definition jsonb, definition_hash text,
+            owner text, description text, tags jsonb, properties jsonb, status text)`,
+      [JSON.stringify(rows)],
     );
-    await audit(tx, actor, 'create', c.id, null, hash);
+    await tx.query(
+      `insert into audit_log (actor, action, kind, name, variant, before_hash, after_hash)
+       select $1, 'create', r.kind, r.name, r.variant, null, r.definition_hash
+       from jsonb_to_recordset($2::jsonb) as r(kind text, name text, variant text, definition_hash text)`,
+      [actor, JSON.stringify(rows.map(({ kind, name, variant, definition_hash }) => ({ kind, name, variant, definition_hash })))],
+    );
   }
 
-  async #mergeMetadata(tx: SqlSession, c: Candidate): Promise<void> {
-    const def = c.raw;
+  /** Equivalent re-apply: tags union, properties merge, a given owner/description replaces the stored one. */
+  async #mergeMetadata(tx: SqlSession, unchanged: readonly Candidate[]): Promise<void> {
+    if (unchanged.length === 0) return;
+    const rows = unchanged.map(({ id, raw }) => ({ ...id, tags: raw.tags ?? [], properties: raw.properties ?? {}, owner: raw.owner ?? '', description: raw.description ?? '' }));
     await tx.query(
-      `update resources set
-         tags = array(select distinct t from unnest(tags || $4::text[]) as t order by t),
-         properties = properties || $5::jsonb,
-         owner = case when $6 = '' then owner else $6 end,
-         description = case when $7 = '' then description else $7 end,
+      `update resources r set
+         tags = array(select distinct t from unnest(r.tags || array(select jsonb_array_elements_text(m.tags))) as t order by t),
+         properties = r.properties || m.properties,
+         owner = case when m.owner = '' then r.owner else m.owner end,
+         description = case when m.description = '' then r.description else m.description end,
          updated_at = now()
-       where kind = $1 and name = $2 and variant = $3`,
-      [c.id.kind, c.id.name, c.id.variant, def.tags ?? [], JSON.stringify(def.properties ?? {}), def.owner ?? '', def.description ?? ''],
+       from jsonb_to_recordset($1::jsonb) as m(kind text, name text, variant text, tags jsonb, properties jsonb, owner text, description text)
+       where r.kind = m.kind and r.name = m.name and r.variant = m.variant`,
+      [JSON.stringify(rows)],
     );
   }
 
@@ -370,6 +389,9 @@ function decodeCursor(cursor: string): number {
   return Number(match[1]);
 }
 
+const hasMetadata = (def: ResourceDefinition) =>
+  (def.tags?.length ?? 0) > 0 || Object.keys(def.properties ?? {}).length > 0 || Boolean(def.owner) || Boolean(def.description);
+
 function dedupeEdges(edges: LineageEdge[]): LineageEdge[] {
   const seen = new Set<string>();
   return edges.filter((e) => {
@@ -406,6 +428,7 @@ class RegistryLookup {
   readonly #tx: SqlSession;
   readonly #batch: readonly Candidate[];
   readonly #rows = new Map<string, ResourceRow | null>();
+  readonly #defaults = new Map<string, string | null>();
 
   constructor(tx: SqlSession, batch: readonly Candidate[]) {
     this.#tx = tx;
@@ -421,9 +444,25 @@ class RegistryLookup {
     return this.#rows.get(key)!;
   }
 
+  /** Loads the stored rows of every resource in the batch in one query. */
+  async prefetch(): Promise<void> {
+    const ids = this.#batch.map((c) => c.id);
+    for (const id of ids) this.#rows.set(idKey(id), null);
+    const { rows } = await this.#tx.query<ResourceRow>(
+      `select ${RESOURCE_COLUMNS}, definition_hash from resources
+       where (kind, name, variant) in (select * from jsonb_to_recordset($1::jsonb) as i(kind text, name text, variant text))`,
+      [JSON.stringify(ids)],
+    );
+    for (const row of rows) this.#rows.set(idKey(row), row);
+  }
+
   async #defaultVariant(kind: ResourceKind, name: string): Promise<string | null> {
-    const { rows } = await this.#tx.query<{ variant: string }>(`select variant from resources where kind = $1 and name = $2 order by seq desc limit 1`, [kind, name]);
-    return rows[0]?.variant ?? null;
+    const key = `${kind}\u0000${name}`;
+    if (!this.#defaults.has(key)) {
+      const { rows } = await this.#tx.query<{ variant: string }>(`select variant from resources where kind = $1 and name = $2 order by seq desc limit 1`, [kind, name]);
+      this.#defaults.set(key, rows[0]?.variant ?? null);
+    }
+    return this.#defaults.get(key)!;
   }
 
   async #find(kind: ResourceKind, name: string, variant: string | undefined): Promise<ResourceId | null> {

@@ -40,7 +40,7 @@ const common = {
 };
 
 function resource<K extends ResourceKind, P extends Record<string, TSchema>>(kind: K, props: P, description: string) {
-  return Type.Object({ kind: Type.Literal(kind), ...common, ...props }, { additionalProperties: false, $id: `#/definitions/${kind}`, title: kind, description });
+  return Type.Object({ kind: Type.Literal(kind), ...common, ...props }, { additionalProperties: false, title: kind, description });
 }
 
 export const ProviderDefinition = resource(

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import client from 'prom-client';
+import type client from 'prom-client';
 import type { RegistryDatabase } from '../../registry/registry-database.js';
 import { TrellisError } from '../../errors/trellis-error.js';
 import { errorResponses } from './rest-schemas.js';
