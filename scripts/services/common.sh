@@ -49,8 +49,10 @@ apt_install() {
     export DEBIAN_FRONTEND=noninteractive
     local opts=(-y -q -o DPkg::Lock::Timeout=600 --no-install-recommends)
     # The package lists may be missing or stale on a fresh machine: update once and retry.
-    apt-get install "${opts[@]}" "$@" </dev/null >"$aptlog" 2>&1 ||
-      { apt-get update -q </dev/null >>"$aptlog" 2>&1 && apt-get install "${opts[@]}" "$@" </dev/null >>"$aptlog" 2>&1; }
+    # A package's postinst may start its service: it must not inherit our locks (fds 8 and 9).
+    apt-get install "${opts[@]}" "$@" </dev/null >"$aptlog" 2>&1 8>&- 9>&- ||
+      { apt-get update -q </dev/null >>"$aptlog" 2>&1 8>&- 9>&- &&
+        apt-get install "${opts[@]}" "$@" </dev/null >>"$aptlog" 2>&1 8>&- 9>&-; }
   ) 8>/tmp/trellis-apt.lock || {
     show_log_tail "$aptlog"
     die "apt-get install $* failed"

@@ -70,9 +70,12 @@ if [[ ! -f "$LIB/.complete" ]]; then
 EOF
   rm -rf "$LIB.partial"
   mvnlog="$CACHE/mvn.log"
-  if ! mvn -B -q -Dstyle.color=never -f "$CACHE/pom.xml" \
+  # -U: retry artifacts whose earlier download failed (Maven caches failures).
+  # sed: Maven 3.8 writes colour codes even in batch mode.
+  if ! mvn -B -q -U -f "$CACHE/pom.xml" \
     org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$LIB.partial" </dev/null >"$mvnlog" 2>&1; then
+    -DincludeScope=runtime -DoutputDirectory="$LIB.partial" </dev/null 2>&1 |
+    sed 's/\x1b\[[0-9;]*m//g' >"$mvnlog"; then
     show_log_tail "$mvnlog"
     die "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
   fi
@@ -147,9 +150,9 @@ EOF
 
   log "starting broker (log: $LOGFILE)"
   # setsid + nohup: the broker must outlive the shell and test run that started it,
-  # and must not hold their stdout/stderr open.
+  # and must hold neither their stdout/stderr nor our lock (fd 9) open.
   setsid nohup java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.Kafka "$DIR/server.properties" \
-    </dev/null >>"$LOGFILE" 2>&1 &
+    </dev/null >>"$LOGFILE" 2>&1 9>&- &
   echo $! >"$PIDFILE"
   started_here=1
 fi

@@ -84,8 +84,9 @@ else
   log "starting server (log: $LOGFILE)"
   touch "$LOGFILE" && chown postgres:postgres "$LOGFILE"
   # setsid: the server must outlive the shell and test run that started it.
+  # 9>&-: it must not inherit our lock, or the next start would wait on it forever.
   if ! setsid -w runuser -u postgres -- "$BIN/pg_ctl" -D "$PGDATA" -l "$LOGFILE" \
-    -w -t "$START_TIMEOUT" start >"$DIR/pg_ctl.log" 2>&1 </dev/null; then
+    -w -t "$START_TIMEOUT" start >"$DIR/pg_ctl.log" 2>&1 </dev/null 9>&-; then
     cat "$DIR/pg_ctl.log" >&2
     show_log_tail "$LOGFILE"
     die "pg_ctl start failed (is port $PORT taken by another program?)"

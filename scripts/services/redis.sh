@@ -35,11 +35,12 @@ fi
 
 mkdir -p "$DIR"
 log "starting server (log: $LOGFILE)"
-# daemonize detaches the server from this shell and the test run that started it.
+# daemonize detaches the server from this shell and the test run that started it;
+# 9>&-: it must not inherit our lock, or the next start would wait on it forever.
 if ! redis-server --port "$PORT" --bind 127.0.0.1 --protected-mode no \
   --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$LOGFILE" --dir "$DIR" \
-  --save '' --appendonly no --databases 16 --maxmemory 1gb --maxmemory-policy noeviction \
-  </dev/null >"$DIR/start.log" 2>&1; then
+  --save "" --appendonly no \
+  </dev/null >"$DIR/start.log" 2>&1 9>&-; then
   cat "$DIR/start.log" >&2
   show_log_tail "$LOGFILE"
   die "redis-server failed to start"

@@ -108,7 +108,8 @@ describe('kafka', () => {
 
     const seen = new Map<string, string[]>();
     const partitionsSeen = new Set<number>();
-    const consumer = kafka.consumer({ groupId: `trellis-smoke-${uniqueId()}` });
+    // A short fetch long-poll: disconnect() waits for the fetch in flight (default up to 5s).
+    const consumer = kafka.consumer({ groupId: `trellis-smoke-${uniqueId()}`, maxWaitTimeInMs: 250 });
     await consumer.connect();
     try {
       await consumer.subscribe({ topic, fromBeginning: true });
