@@ -6,16 +6,28 @@ import type { ApiKeyStore } from './auth/api-keys.js';
 import type { TrellisConfig } from './config/config-schema.js';
 import { authPlugin } from './api/plugins/auth.js';
 import { errorHandlerPlugin } from './api/plugins/error-handler.js';
+import { graphqlPlugin } from './api/graphql/graphql-plugin.js';
 import { healthRoutes } from './api/rest/health-routes.js';
 import { KeyInfo, keyRoutes } from './api/rest/key-routes.js';
 import { registryRoutes } from './api/rest/registry-routes.js';
+import { runRoutes, type RunServices } from './api/rest/run-routes.js';
 import { ApplyPlanSchema, ErrorResponse, StoredResourceSchema } from './api/rest/rest-schemas.js';
 import type { Registry } from './registry/registry.js';
+import { servingRoutes } from './api/rest/serving-routes.js';
+import { pushRoutes } from './api/rest/push-routes.js';
+import type { OnlineReader } from './serving/online-reader.js';
+import type { ProviderPool } from './serving/provider-pool.js';
+import { trainingSetRoutes } from './api/rest/training-set-routes.js';
 
 export interface AppDeps {
   readonly registry: Registry;
   readonly keys: ApiKeyStore;
+  readonly reader: OnlineReader;
   readonly metrics?: client.Registry;
+  /** Run queue and triggers (default: built over the registry's database). */
+  readonly runs?: RunServices;
+  /** Shared adapter instances; training-set data answers 503 without them. */
+  readonly providers?: ProviderPool;
 }
 
 export const API_VERSION = '0.1.0';
@@ -48,10 +60,15 @@ export async function buildApp(config: TrellisConfig, deps: AppDeps): Promise<Fa
   await app.register(
     async (v1) => {
       await v1.register(keyRoutes, { keys: deps.keys });
+      await v1.register(servingRoutes, { reader: deps.reader });
+      await v1.register(pushRoutes, { registry: deps.registry, dataDir: config.dataDir });
       await v1.register(registryRoutes, { registry: deps.registry });
+      await v1.register(runRoutes, { registry: deps.registry, runs: deps.runs });
+      await v1.register(trainingSetRoutes, { registry: deps.registry, providers: deps.providers });
     },
     { prefix: '/v1' },
   );
+  await app.register(graphqlPlugin, { config: config.graphql, registry: deps.registry, keys: deps.keys });
   await app.ready();
   return app;
 }

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
@@ -7,41 +9,71 @@ import { migrate } from './registry/migrations.js';
 import { openPgliteDatabase, openPostgresDatabase, type RegistryDatabase } from './registry/registry-database.js';
 import { Registry } from './registry/registry.js';
 import { builtinAdapters } from './builtin-adapters.js';
+import { Coordinator } from './coordinator/coordinator.js';
+import { createTaskHandlers } from './coordinator/tasks/task-handlers.js';
+import { FeatureCatalog } from './serving/feature-catalog.js';
+import { OnlineReader } from './serving/online-reader.js';
+import { ProviderPool } from './serving/provider-pool.js';
 
 export interface Trellis {
   readonly app: FastifyInstance;
   readonly registry: Registry;
   readonly keys: ApiKeyStore;
   readonly db: RegistryDatabase;
+  readonly providers: ProviderPool;
+  readonly catalog: FeatureCatalog;
+  readonly coordinator: Coordinator;
   /** A newly generated admin key (first start of an embedded instance), else null. */
   readonly generatedAdminKey: string | null;
   close(): Promise<void>;
 }
 
-/** Opens the registry (Postgres or embedded PGlite), migrates it, ensures an admin key and builds the app. */
+/**
+ * Opens the registry (Postgres or embedded PGlite), migrates it, ensures an admin key and builds the app.
+ * `dataDir: ':memory:'` keeps the embedded registry in memory and provider files in a temporary directory
+ * removed on close (tests, artifact generation).
+ */
 export async function openTrellis(config: TrellisConfig): Promise<Trellis> {
+  const ephemeral = config.dataDir === ':memory:';
+  const dataDir = ephemeral ? mkdtempSync(path.join(os.tmpdir(), 'trellis-')) : config.dataDir;
   const db = config.databaseUrl
     ? await openPostgresDatabase(config.databaseUrl)
-    : await openPgliteDatabase(config.dataDir === ':memory:' ? null : path.join(config.dataDir, 'registry'));
+    : await openPgliteDatabase(ephemeral ? null : path.join(dataDir, 'registry'));
+  const cleanups: (() => Promise<void>)[] = [async () => db.close()];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    if (ephemeral) rmSync(dataDir, { recursive: true, force: true });
+  };
   try {
     await migrate(db);
-    const registry = new Registry(db, { providerTypes: builtinAdapters().providerTypes() });
+    const adapters = builtinAdapters({ onlineTimeoutMs: config.serving.timeoutMs });
+    const registry = new Registry(db, { providerTypes: adapters.providerTypes() });
     const keys = new ApiKeyStore(db);
     const generatedAdminKey = await keys.bootstrapAdmin(config.adminKey);
-    const app = await buildApp(config, { registry, keys });
-    return {
-      app,
-      registry,
-      keys,
+    const providers = new ProviderPool(registry, adapters, dataDir);
+    cleanups.push(() => providers.close());
+    const catalog = new FeatureCatalog(registry, db);
+    await catalog.start();
+    cleanups.push(() => catalog.close());
+    const reader = new OnlineReader(catalog, providers, { maxEntities: config.serving.maxEntities });
+    const coordinator = new Coordinator({
       db,
-      generatedAdminKey,
-      async close() {
-        await app.close();
-        await db.close();
-      },
-    };
+      registry,
+      handlers: createTaskHandlers({ registry, providers }),
+      concurrency: config.coordinator.concurrency,
+    });
+    registry.onApplied(async (plan) => {
+      await coordinator.onApplied(plan);
+    });
+    if (config.coordinator.enabled) {
+      await coordinator.start();
+      cleanups.push(() => coordinator.stop());
+    }
+    const app = await buildApp(config, { registry, keys, reader, providers, runs: { store: coordinator.store, triggers: coordinator.triggers! } });
+    cleanups.push(() => app.close());
+    return { app, registry, keys, db, providers, catalog, coordinator, generatedAdminKey, close: closeAll };
   } catch (error) {
-    await db.close().catch(() => {});
+    await closeAll();
     throw error;
   }
 }

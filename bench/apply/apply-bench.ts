@@ -29,7 +29,7 @@ const resources = [
 
 async function measure(label: string, databaseUrl: string | null) {
   const adminKey = ApiKeyStore.generate().key;
-  const trellis = await openTrellis(loadConfig({ logLevel: 'silent', dataDir: ':memory:', databaseUrl, adminKey }, {}));
+  const trellis = await openTrellis(loadConfig({ logLevel: 'silent', dataDir: ':memory:', databaseUrl, adminKey, coordinator: { enabled: false } }, {}));
   try {
     const apply = async () => {
       const started = performance.now();

@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { runApply } from './apply-command.js';
 import { runDemo } from './demo-command.js';
 import { runKeys } from './keys-command.js';
+import { runMaterialize } from './materialize-command.js';
+import { runTrainingSetExport } from './training-set-command.js';
 import { runServe } from './serve-command.js';
 
 /** Exit codes: 0 ok, 1 conflict or invalid definitions, 2 usage, 3 server unreachable or failed. */
@@ -16,12 +18,16 @@ Commands:
   apply <path> [--dry-run]     Apply a definitions file or directory through the REST API
   plan <path>                  Same as apply --dry-run
   keys create --name N --scopes read,serve [--patterns fraud_*]
+  materialize <feature[@variant]> [--full]
+                               Run a materialization and follow it (progress, rows/s); exit 1 if it fails
+  training-set export <name[@variant]> [--format csv|ndjson] [--out file]
+                               Stream a built training set to a file or stdout
 
-Options for apply/plan/keys:
+Options for apply/plan/keys/materialize/training-set:
   --url URL     Trellis base URL (default $TRELLIS_URL or http://127.0.0.1:8080)
   --key KEY     API key (default $TRELLIS_API_KEY)
 
-Exit codes: 0 ok, 1 conflict or invalid definitions, 2 usage, 3 server unreachable`;
+Exit codes: 0 ok, 1 conflict or invalid definitions (or a failed run, an unbuilt training set), 2 usage, 3 server unreachable`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -37,6 +43,9 @@ async function main(argv: string[]): Promise<number> {
         name: { type: 'string' },
         scopes: { type: 'string' },
         patterns: { type: 'string' },
+        full: { type: 'boolean', default: false },
+        format: { type: 'string', default: 'ndjson' },
+        out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -62,6 +71,18 @@ async function main(argv: string[]): Promise<number> {
         return EXIT.usage;
       }
       return runApply(positionals[0]!, { ...remote, dryRun: command === 'plan' || values['dry-run'] === true });
+    case 'materialize':
+      if (positionals.length !== 1) {
+        console.error(`materialize needs exactly one feature\n\n${usage}`);
+        return EXIT.usage;
+      }
+      return runMaterialize(positionals[0]!, { ...remote, full: values.full === true });
+    case 'training-set':
+      if (positionals[0] !== 'export' || positionals.length !== 2 || (values.format !== 'csv' && values.format !== 'ndjson')) {
+        console.error(`usage: trellis training-set export <name[@variant]> [--format csv|ndjson] [--out file]\n\n${usage}`);
+        return EXIT.usage;
+      }
+      return runTrainingSetExport(positionals[1]!, { ...remote, format: values.format, out: values.out });
     case 'keys':
       return runKeys(positionals, { ...remote, name: values.name, scopes: values.scopes, patterns: values.patterns });
     default:

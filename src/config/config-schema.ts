@@ -26,6 +26,13 @@ export const ConfigSchema = Type.Object(
       },
       { default: {} },
     ),
+    coordinator: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Run materializations, transformations and training sets in this process (TRELLIS_COORDINATOR_ENABLED)' }),
+        concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'Runs executed at once by this replica' }),
+      },
+      { default: {} },
+    ),
     graphql: Type.Object(
       {
         graphiql: Type.Boolean({ default: false }),
@@ -52,4 +59,6 @@ export const envBindings = {
   TRELLIS_SERVING_MAX_ENTITIES: ['serving', 'maxEntities'],
   TRELLIS_SERVING_TIMEOUT_MS: ['serving', 'timeoutMs'],
   TRELLIS_GRAPHIQL: ['graphql', 'graphiql'],
+  TRELLIS_COORDINATOR_ENABLED: ['coordinator', 'enabled'],
+  TRELLIS_COORDINATOR_CONCURRENCY: ['coordinator', 'concurrency'],
 } as const satisfies Record<string, readonly string[]>;

@@ -1,6 +1,8 @@
 import { Value } from '@sinclair/typebox/value';
 import { Cron } from 'croner';
 import { TrellisError, invalidDefinition } from '../errors/trellis-error.js';
+import { ExpressionError, expressionFeatures, parseExpression } from '../serving/on-demand/expression-parser.js';
+import { durationSeconds } from './resource-ref.js';
 import { definitionSchemas, resourceKinds, type ResourceDefinition, type ResourceKind } from './resource-schemas.js';
 
 const SECRET_KEY = /(pass(word)?|secret|token|private_?key|credential|api_?key|access_?key)/i;
@@ -55,13 +57,43 @@ function checkRules(def: ResourceDefinition, pointer: string): void {
       if (def.aggregation && def.aggregation.fn !== 'count' && def.aggregation.column === undefined) {
         throw invalidDefinition(`${pointer}/aggregation/column`, `${def.aggregation.fn} needs a column`);
       }
+      if (def.aggregation?.slide !== undefined && (durationMs(def.aggregation.window) % durationMs(def.aggregation.slide) !== 0 || durationMs(def.aggregation.slide) === 0)) {
+        throw invalidDefinition(`${pointer}/aggregation/slide`, 'the window must be a positive multiple of the slide');
+      }
       if (def.schedule) checkCron(def.schedule, `${pointer}/schedule`);
       break;
     }
+    case 'feature_service':
+      checkOnDemand(def.features, def.onDemand ?? [], pointer);
+      break;
     default:
       break;
   }
 }
+
+function checkOnDemand(features: readonly string[], onDemand: readonly { name: string; expression: string }[], pointer: string): void {
+  const names = new Set<string>();
+  onDemand.forEach((odf, i) => {
+    const at = `${pointer}/onDemand/${i}`;
+    if (names.has(odf.name)) throw invalidDefinition(`${at}/name`, `on-demand feature ${odf.name} is declared twice`);
+    names.add(odf.name);
+    let refs: string[];
+    try {
+      refs = expressionFeatures(parseExpression(odf.expression));
+    } catch (error) {
+      if (error instanceof ExpressionError) throw invalidDefinition(`${at}/expression`, error.message);
+      throw error;
+    }
+    for (const ref of refs) {
+      const matches = features.filter((f) => (ref.includes('@') ? f === ref : f.split('@')[0] === ref));
+      if (matches.length !== 1) {
+        throw invalidDefinition(`${at}/expression`, matches.length === 0 ? `${ref} is not one of the service's features` : `${ref} matches several variants in the service; write name@variant`);
+      }
+    }
+  });
+}
+
+const durationMs = (duration: string): number => Math.round(durationSeconds(duration) * 1000);
 
 function checkCron(expression: string, pointer: string): void {
   try {

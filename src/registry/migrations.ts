@@ -78,6 +78,105 @@ export const migrations: readonly { version: number; name: string; sql: string }
       );
     `,
   },
+  {
+    version: 3,
+    name: 'coordinator: run status machine, one running run per task, schedule ticks',
+    sql: `
+      alter table runs add column watermark text;
+      alter table runs add column cancel_requested boolean not null default false;
+      alter table runs add column triggered_by text not null default 'manual';
+      alter table runs add constraint runs_status_check
+        check (status in ('CREATED', 'PENDING', 'RUNNING', 'READY', 'FAILED', 'CANCELLED'));
+      alter table runs add constraint runs_attempts_check check (attempts >= 0 and max_attempts >= 1);
+      -- At most one run of a (resource, task) executes at a time, whatever the number of replicas.
+      create unique index runs_one_running_idx on runs (kind, name, variant, task) where status = 'RUNNING';
+      create index runs_open_key_idx on runs (kind, name, variant, task, id) where status in ('CREATED', 'PENDING');
+      create index runs_waiting_idx on runs (id) where status = 'CREATED';
+      create index runs_depends_on_idx on runs using gin (depends_on);
+      create index runs_status_id_idx on runs (status, id);
+      create index runs_queue_idx on runs (not_before, id) where status = 'PENDING';
+      create index runs_leases_idx on runs (lease_expires_at) where status = 'RUNNING';
+      -- The legal status transitions (see src/coordinator/run-types.ts); anything else is refused here.
+      create function trellis_runs_status_guard() returns trigger language plpgsql as $guard$
+      begin
+        if tg_op = 'INSERT' then
+          if new.status not in ('CREATED', 'PENDING') then
+            raise exception 'a run starts CREATED or PENDING, not %', new.status using errcode = '23514';
+          end if;
+          return new;
+        end if;
+        if new.status = old.status and old.status <> 'RUNNING' then
+          return new;
+        end if;
+        if (old.status = 'CREATED' and new.status in ('PENDING', 'CANCELLED'))
+          or (old.status = 'PENDING' and new.status in ('RUNNING', 'CANCELLED'))
+          or (old.status = 'RUNNING' and new.status in ('RUNNING', 'READY', 'FAILED', 'CANCELLED', 'PENDING')) then
+          return new;
+        end if;
+        raise exception 'illegal run status transition % -> % (run %)', old.status, new.status, old.id using errcode = '23514';
+      end
+      $guard$;
+      create trigger runs_status_guard before insert or update of status on runs
+        for each row execute function trellis_runs_status_guard();
+      -- Cron ticks already fired: a replica fires a tick only if it inserts its row first.
+      create table run_schedule_ticks (
+        kind text not null, name text not null, variant text not null, task text not null,
+        tick timestamptz not null,
+        run_id bigint references runs (id) on delete set null,
+        fired_by text not null,
+        fired_at timestamptz not null default now(),
+        primary key (kind, name, variant, task, tick)
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'discovery: default-variant flag, search vector kept current on metadata changes',
+    sql: `
+      -- The default variant of a name is its latest created one. Search filters on it for every hit, so it is
+      -- kept as a flag: superseded marks the variants that have a newer one. A new variant is never superseded (the
+      -- default is right), so inserts only touch the older variants of a name, once per statement.
+      alter table resources add column superseded boolean not null default false;
+      update resources r set superseded = exists (select 1 from resources d where d.kind = r.kind and d.name = r.name and d.seq > r.seq);
+      create function trellis_resources_supersede() returns trigger language plpgsql as $fn$
+      begin
+        update resources r set superseded = true
+        from (select kind, name, max(seq) as latest from inserted group by kind, name) i
+        where r.kind = i.kind and r.name = i.name and r.seq < i.latest and not r.superseded;
+        return null;
+      end
+      $fn$;
+      create trigger resources_supersede after insert on resources
+        referencing new table as inserted for each statement execute function trellis_resources_supersede();
+      create function trellis_resources_unsupersede() returns trigger language plpgsql as $fn$
+      begin
+        update resources r set superseded = false
+        from (select kind, name from removed group by kind, name) g
+        where r.kind = g.kind and r.name = g.name and r.superseded
+          and r.seq = (select max(x.seq) from resources x where x.kind = g.kind and x.name = g.name);
+        return null;
+      end
+      $fn$;
+      create trigger resources_unsupersede after delete on resources
+        referencing old table as removed for each statement execute function trellis_resources_unsupersede();
+      -- Re-applying a variant merges owner, description and tags; the search vector (filled on insert, same
+      -- weights as Registry#insert) follows them.
+      create function trellis_resources_search_vector() returns trigger language plpgsql as $fn$
+      begin
+        new.search :=
+          setweight(to_tsvector('simple', new.name || ' ' || replace(new.name, '_', ' ')), 'A') ||
+          setweight(to_tsvector('english', new.description), 'B') ||
+          setweight(to_tsvector('simple', array_to_string(new.tags, ' ')), 'C') ||
+          setweight(to_tsvector('simple', new.owner || ' ' || new.kind), 'D');
+        return new;
+      end
+      $fn$;
+      create trigger resources_search_vector before update of owner, description, tags on resources
+        for each row
+        when (old.owner is distinct from new.owner or old.description is distinct from new.description or old.tags is distinct from new.tags)
+        execute function trellis_resources_search_vector();
+    `,
+  },
 ];
 
 export async function migrate(db: RegistryDatabase): Promise<number> {

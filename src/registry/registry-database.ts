@@ -37,6 +37,11 @@ export async function openPostgresDatabase(connectionString: string): Promise<Re
     },
     async transaction<T>(fn: (tx: SqlSession) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A connection dropped mid-transaction emits 'error' on the client; without a listener that would
+      // crash the process. The failing query rejects anyway, and release(error) discards the client.
+      const onError = () => {};
+      client.on('error', onError);
+      let broken: Error | undefined;
       try {
         await client.query('begin');
         const result = await fn({
@@ -51,10 +56,13 @@ export async function openPostgresDatabase(connectionString: string): Promise<Re
         await client.query('commit');
         return result;
       } catch (error) {
-        await client.query('rollback').catch(() => {});
+        await client.query('rollback').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
         throw error;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(broken);
       }
     },
     async listen(channel, onMessage) {

@@ -116,6 +116,7 @@ interface Candidate {
 export class Registry {
   readonly #db: RegistryDatabase;
   readonly #options: RegistryOptions;
+  readonly #appliedListeners: ((plan: ApplyPlan) => Promise<void>)[] = [];
 
   constructor(db: RegistryDatabase, options: RegistryOptions) {
     this.#db = db;
@@ -126,7 +127,23 @@ export class Registry {
     return this.#db;
   }
 
+  /**
+   * Calls `listener` after every committed apply that created something (e.g. to create the initial runs).
+   * A listener's failure is reported to the caller of `apply`; the apply itself stays committed.
+   */
+  onApplied(listener: (plan: ApplyPlan) => Promise<void>): void {
+    this.#appliedListeners.push(listener);
+  }
+
   async apply(resources: readonly unknown[], options: { dryRun?: boolean; actor: string; pointer?: string }): Promise<ApplyPlan> {
+    const plan = await this.#apply(resources, options);
+    if (plan.applied && plan.actions.some((a) => a.action === 'create')) {
+      for (const listener of this.#appliedListeners) await listener(plan);
+    }
+    return plan;
+  }
+
+  async #apply(resources: readonly unknown[], options: { dryRun?: boolean; actor: string; pointer?: string }): Promise<ApplyPlan> {
     const base = options.pointer ?? '/resources';
     const candidates: Candidate[] = [];
     const byKey = new Map<string, Candidate>();

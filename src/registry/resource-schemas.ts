@@ -25,10 +25,10 @@ const Duration = (description: string) => Type.String({ pattern: DURATION_PATTER
 const Identifier = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
 
 export const ValueType = Type.Union(
-  ['string', 'int', 'float', 'bool', 'timestamp', 'float_list'].map((t) => Type.Literal(t)),
+  [Type.Literal('string'), Type.Literal('int'), Type.Literal('float'), Type.Literal('bool'), Type.Literal('timestamp'), Type.Literal('float_list')],
   { description: 'Value type of a feature, label or entity key' },
 );
-export type ValueType = 'string' | 'int' | 'float' | 'bool' | 'timestamp' | 'float_list';
+export type ValueType = Static<typeof ValueType>;
 
 const common = {
   name: Name,
@@ -92,9 +92,12 @@ export const TransformationDefinition = resource(
 
 const Aggregation = Type.Object(
   {
-    fn: Type.Union(['count', 'sum', 'avg', 'min', 'max'].map((f) => Type.Literal(f))),
+    fn: Type.Union([Type.Literal('count'), Type.Literal('sum'), Type.Literal('avg'), Type.Literal('min'), Type.Literal('max'), Type.Literal('last')], {
+      description: 'last: the value with the greatest event time in the window (stream features only)',
+    }),
     column: Type.Optional(Identifier('Aggregated column (not needed for count)')),
     window: Duration('Window length, e.g. 7d'),
+    slide: Type.Optional(Duration('Stream features: slide of a sliding window (= tile size; the window must be a multiple). Default: the window (tumbling)')),
   },
   { additionalProperties: false },
 );
@@ -148,6 +151,19 @@ export const FeatureServiceDefinition = resource(
   'feature_service',
   {
     features: Type.Array(Ref('Feature'), { minItems: 1, maxItems: 1000 }),
+    onDemand: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: Name,
+            expression: Type.String({ minLength: 1, maxLength: 2000, description: 'Over the service\'s features and context.<name> values, e.g. amount / max(avg_amount, 1)' }),
+            valueType: Type.Union([Type.Literal('float'), Type.Literal('int'), Type.Literal('bool'), Type.Literal('string')]),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 100, description: 'Features computed at read time from fetched features and request context' },
+      ),
+    ),
   },
   'A named list of features served together to a model',
 );

@@ -14,8 +14,10 @@ export type ProviderRole = 'offline' | 'online' | 'stream';
 export type ProviderConfig = Readonly<Record<string, unknown>>;
 
 export interface AdapterContext {
-  /** Directory an embedded adapter may keep its files in. */
+  /** Directory this provider instance may keep its files in (created on demand by the adapter). */
   readonly dataDir: string;
+  /** The Trellis data directory; relative file paths in a provider config resolve against it. */
+  readonly baseDir: string;
   /** Provider resource this instance serves, as `name@variant`. */
   readonly provider: string;
 }

@@ -1,11 +1,13 @@
 /**
- * Vitest globalSetup: brings up the real services the tests use (Postgres, Redis, Kafka) with
- * scripts/services/up.sh, checks each one answers a real client, and hands their addresses to the
- * test workers both through process.env and through vitest's provide/inject.
+ * Vitest globalSetup: brings up the real services the tests use (Postgres, Redis, Kafka, and the warehouse
+ * emulators: fakesnow's server mode and the BigQuery REST emulator) with scripts/services/up.sh, checks each
+ * one answers a real client, and hands their addresses to the test workers both through process.env and
+ * through vitest's provide/inject.
  *
  * - TRELLIS_TEST_SERVICES=skip-start: don't run up.sh, only check the services are reachable.
- * - TRELLIS_TEST_PG_URL / TRELLIS_TEST_REDIS_URL / TRELLIS_TEST_KAFKA_BROKERS, when already set,
- *   are used instead of the defaults (to point the tests at services of your own).
+ * - TRELLIS_TEST_PG_URL / TRELLIS_TEST_REDIS_URL / TRELLIS_TEST_KAFKA_BROKERS /
+ *   TRELLIS_TEST_FAKESNOW_URL / TRELLIS_TEST_BIGQUERY_URL, when already set, are used instead of the
+ *   defaults (to point the tests at services of your own).
  * - TRELLIS_SERVICES_TIMEOUT_MS: limit for up.sh (default 15 minutes: a cold machine installs
  *   packages and downloads the Kafka jars first).
  *
@@ -25,6 +27,10 @@ declare module 'vitest' {
     trellisRedisUrl: string;
     /** Comma-separated host:port list, as in TRELLIS_TEST_KAFKA_BROKERS. */
     trellisKafkaBrokers: string;
+    /** fakesnow's server mode (Snowflake emulation), e.g. http://127.0.0.1:58080. */
+    trellisFakesnowUrl: string;
+    /** The BigQuery REST emulator (the client's `apiEndpoint`), e.g. http://127.0.0.1:59050. */
+    trellisBigQueryUrl: string;
   }
 }
 
@@ -32,6 +38,8 @@ const DEFAULTS = {
   TRELLIS_TEST_PG_URL: 'postgres://postgres:trellis@127.0.0.1:55432/postgres',
   TRELLIS_TEST_REDIS_URL: 'redis://127.0.0.1:56379',
   TRELLIS_TEST_KAFKA_BROKERS: '127.0.0.1:59092',
+  TRELLIS_TEST_FAKESNOW_URL: 'http://127.0.0.1:58080',
+  TRELLIS_TEST_BIGQUERY_URL: 'http://127.0.0.1:59050',
 } as const;
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -48,9 +56,17 @@ export default async function setup(project: TestProject): Promise<void> {
   const pgUrl = process.env.TRELLIS_TEST_PG_URL || DEFAULTS.TRELLIS_TEST_PG_URL;
   const redisUrl = process.env.TRELLIS_TEST_REDIS_URL || DEFAULTS.TRELLIS_TEST_REDIS_URL;
   const kafkaBrokers = process.env.TRELLIS_TEST_KAFKA_BROKERS || DEFAULTS.TRELLIS_TEST_KAFKA_BROKERS;
+  const fakesnowUrl = process.env.TRELLIS_TEST_FAKESNOW_URL || DEFAULTS.TRELLIS_TEST_FAKESNOW_URL;
+  const bigQueryUrl = process.env.TRELLIS_TEST_BIGQUERY_URL || DEFAULTS.TRELLIS_TEST_BIGQUERY_URL;
 
   const hint = skipStart ? ' (TRELLIS_TEST_SERVICES=skip-start is set: start them with `bash scripts/services/up.sh`)' : '';
-  const results = await Promise.allSettled([checkPostgres(pgUrl), checkRedis(redisUrl), checkKafka(kafkaBrokers)]);
+  const results = await Promise.allSettled([
+    checkPostgres(pgUrl),
+    checkRedis(redisUrl),
+    checkKafka(kafkaBrokers),
+    checkFakesnow(fakesnowUrl),
+    checkBigQueryEmulator(bigQueryUrl),
+  ]);
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [errorMessage(r.reason)] : []));
   if (failures.length > 0) {
     throw new Error(`Test services are not reachable${hint}:\n  - ${failures.join('\n  - ')}`);
@@ -59,11 +75,15 @@ export default async function setup(project: TestProject): Promise<void> {
   process.env.TRELLIS_TEST_PG_URL = pgUrl;
   process.env.TRELLIS_TEST_REDIS_URL = redisUrl;
   process.env.TRELLIS_TEST_KAFKA_BROKERS = kafkaBrokers;
+  process.env.TRELLIS_TEST_FAKESNOW_URL = fakesnowUrl;
+  process.env.TRELLIS_TEST_BIGQUERY_URL = bigQueryUrl;
   // kafkajs prints a warning about its v2 default partitioner on every producer otherwise.
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   project.provide('trellisPgUrl', pgUrl);
   project.provide('trellisRedisUrl', redisUrl);
   project.provide('trellisKafkaBrokers', kafkaBrokers);
+  project.provide('trellisFakesnowUrl', fakesnowUrl);
+  project.provide('trellisBigQueryUrl', bigQueryUrl);
 }
 
 /** Runs up.sh, streaming its output; rejects with the tail of that output on failure or timeout. */
@@ -181,6 +201,40 @@ function checkKafka(brokers: string): Promise<void> {
       await admin.disconnect().catch(() => {});
     }
   }, 60_000);
+}
+
+/** fakesnow answers a login with a session token (its server mode has no health endpoint). */
+function checkFakesnow(url: string): Promise<void> {
+  return withRetry(`fakesnow at ${url}`, async () => {
+    const response = await fetch(new URL('/session/v1/login-request?databaseName=TRELLIS_HEALTH&schemaName=PUBLIC', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ data: { SESSION_PARAMETERS: {} } }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = (await response.json()) as { data?: { token?: string } };
+    if (!response.ok || !body.data?.token) throw new Error(`login answered HTTP ${response.status} without a token`);
+    // Log the session out again, or fakesnow keeps it (and its DuckDB cursor) for good.
+    await fetch(new URL('/session?delete=true', url), {
+      method: 'POST',
+      headers: { authorization: `Snowflake Token="${body.data.token}"` },
+      signal: AbortSignal.timeout(5_000),
+    });
+  });
+}
+
+/** The BigQuery emulator runs `SELECT 1` through jobs.query. */
+function checkBigQueryEmulator(url: string): Promise<void> {
+  return withRetry(`BigQuery emulator at ${url}`, async () => {
+    const response = await fetch(new URL('/bigquery/v2/projects/trellis-health/queries', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'SELECT 1 AS ok', useLegacySql: false }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = (await response.json()) as { rows?: { f: { v: unknown }[] }[] };
+    if (!response.ok || body.rows?.[0]?.f[0]?.v !== '1') throw new Error(`SELECT 1 answered HTTP ${response.status}: ${JSON.stringify(body).slice(0, 300)}`);
+  });
 }
 
 function errorMessage(err: unknown): string {

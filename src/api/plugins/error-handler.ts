@@ -9,7 +9,7 @@ export interface ErrorBody {
 
 /** Maps any error to the coded REST body once, at the edge. Unknown errors are logged and become a 500. */
 export function toErrorBody(error: unknown): { status: number; body: ErrorBody } {
-  const trellis = isTrellisError(error) ? error : fromFastify(error as FastifyError);
+  const trellis = isTrellisError(error) ? error : (fromCoded(error) ?? fromFastify(error as FastifyError));
   const pointer = trellis.details?.pointer;
   return {
     status: errorCatalogue[trellis.code].status,
@@ -22,6 +22,15 @@ export function toErrorBody(error: unknown): { status: number; body: ErrorBody }
       },
     },
   };
+}
+
+/** Adapters cannot import the catalogue; they raise errors carrying a catalogue `code` and its `params`. */
+function fromCoded(error: unknown): TrellisError | null {
+  const coded = error as { code?: unknown; params?: unknown; details?: unknown } | null;
+  if (!coded || typeof coded.code !== 'string' || !(coded.code in errorCatalogue) || typeof coded.params !== 'object' || coded.params === null) return null;
+  const params = coded.params as Record<string, string | number>;
+  const details = typeof coded.details === 'object' && coded.details !== null ? (coded.details as Record<string, unknown>) : typeof params.pointer === 'string' ? { pointer: params.pointer } : undefined;
+  return new TrellisError(coded.code as ErrorCode, params, { cause: error, ...(details ? { details } : {}) });
 }
 
 function fromFastify(error: FastifyError): TrellisError {

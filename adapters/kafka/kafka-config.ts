@@ -1,0 +1,71 @@
+/**
+ * The kafka provider's config: `{ brokers, clientId?, ssl?, sasl?, connectionTimeoutMs?, requestTimeoutMs? }`.
+ * Secrets (`sasl.password`, `ssl.key`) arrive resolved: the registry stores them as `env:NAME` / `file:/path`
+ * references and the caller resolves them before calling the factory.
+ *
+ * @example
+ * ```yaml
+ * kind: provider
+ * name: events
+ * type: kafka
+ * roles: [stream]
+ * config:
+ *   brokers: [broker-1:9093, broker-2:9093]
+ *   ssl: true
+ *   sasl: { mechanism: scram-sha-512, username: trellis, password: env:KAFKA_PASSWORD }
+ * ```
+ */
+export interface KafkaProviderConfig {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly ssl?: boolean | { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized?: boolean };
+  readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
+  readonly connectionTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+const fail = (key: string, reason: string): never => {
+  throw new TypeError(`kafka provider config ${key}: ${reason}`);
+};
+
+/** Validates a resolved provider config and fills defaults; throws a TypeError naming the bad key. */
+export function parseKafkaConfig(raw: Readonly<Record<string, unknown>>): KafkaProviderConfig {
+  const brokers = typeof raw.brokers === 'string' ? raw.brokers.split(',').map((b) => b.trim()).filter(Boolean) : raw.brokers;
+  if (!Array.isArray(brokers) || brokers.length === 0 || !brokers.every((b) => typeof b === 'string' && /^[^\s:]+:\d+$/.test(b))) {
+    fail('brokers', 'expected a non-empty list of host:port');
+  }
+  const clientId = raw.clientId ?? 'trellis';
+  if (typeof clientId !== 'string' || clientId.length === 0) fail('clientId', 'expected a string');
+  let ssl: KafkaProviderConfig['ssl'];
+  if (raw.ssl !== undefined) {
+    if (typeof raw.ssl === 'boolean') ssl = raw.ssl;
+    else if (raw.ssl && typeof raw.ssl === 'object') {
+      const s = raw.ssl as Record<string, unknown>;
+      for (const k of ['ca', 'cert', 'key'] as const) if (s[k] !== undefined && typeof s[k] !== 'string') fail(`ssl.${k}`, 'expected PEM text');
+      ssl = { ...(s as object), rejectUnauthorized: s.rejectUnauthorized !== false } as KafkaProviderConfig['ssl'];
+    } else fail('ssl', 'expected true/false or { ca, cert, key, rejectUnauthorized }');
+  }
+  let sasl: KafkaProviderConfig['sasl'];
+  if (raw.sasl !== undefined) {
+    const s = raw.sasl as Record<string, unknown> | null;
+    if (!s || typeof s !== 'object') fail('sasl', 'expected { mechanism, username, password }');
+    const mechanism = s!.mechanism;
+    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') fail('sasl.mechanism', 'expected plain, scram-sha-256 or scram-sha-512');
+    if (typeof s!.username !== 'string') fail('sasl.username', 'expected a string');
+    if (typeof s!.password !== 'string') fail('sasl.password', 'expected a (resolved) string');
+    sasl = { mechanism: mechanism as 'plain', username: s!.username as string, password: s!.password as string };
+  }
+  const ms = (key: string, fallback: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(key, 'expected a positive integer of ms');
+    return v as number;
+  };
+  return Object.freeze({
+    brokers: Object.freeze([...(brokers as string[])]),
+    clientId: clientId as string,
+    ...(ssl !== undefined ? { ssl } : {}),
+    ...(sasl !== undefined ? { sasl } : {}),
+    connectionTimeoutMs: ms('connectionTimeoutMs', 3000),
+    requestTimeoutMs: ms('requestTimeoutMs', 30_000),
+  });
+}

@@ -1,0 +1,146 @@
+import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
+import {
+  bindParameter,
+  DEFAULT_STREAM_BATCH_SIZE,
+  type ColumnDefinition,
+  type CompiledParameter,
+  type CompiledQuery,
+  type LoadMode,
+  type OfflineExecutor,
+  type OfflineRow,
+  type RunResult,
+  type StreamOptions,
+  type TableRef,
+} from '../../src/spi/offline-store.js';
+import type { PgClientLike, PgPoolLike, PgQueryResult } from './postgres-connection.js';
+
+/** Pool access shared by the Postgres roles; owned by the store. */
+export interface PostgresSession {
+  pool(): PgPoolLike;
+}
+
+function wrapError(error: unknown, sql: string): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(`postgres: ${message}\n-- while running:\n${sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql}`, { cause: error });
+}
+
+export async function runQuery(pool: PgPoolLike | PgClientLike, query: CompiledQuery): Promise<PgQueryResult> {
+  try {
+    return await pool.query(query.sql, query.parameters.map(bindParameter));
+  } catch (error) {
+    throw wrapError(error, query.sql);
+  }
+}
+
+export class PostgresExecutor implements OfflineExecutor {
+  readonly #session: PostgresSession;
+  readonly #compiler: SqlCompiler;
+
+  constructor(session: PostgresSession, compiler: SqlCompiler) {
+    this.#session = session;
+    this.#compiler = compiler;
+  }
+
+  async run(query: CompiledQuery): Promise<RunResult> {
+    const result = await runQuery(this.#session.pool(), query);
+    return { rowsAffected: result.rowCount ?? undefined };
+  }
+
+  async query<T extends OfflineRow = OfflineRow>(query: CompiledQuery): Promise<T[]> {
+    return (await runQuery(this.#session.pool(), query)).rows as T[];
+  }
+
+  /** A server-side cursor in a read-only transaction on a dedicated connection; one `FETCH` per batch. */
+  async *stream<T extends OfflineRow = OfflineRow>(query: CompiledQuery, options: StreamOptions = {}): AsyncGenerator<T[]> {
+    const batchSize = options.batchSize ?? DEFAULT_STREAM_BATCH_SIZE;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`invalid batchSize ${batchSize}`);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const client = await this.#session.pool().connect();
+    let inTransaction = false;
+    let broken = false;
+    try {
+      await client.query('BEGIN READ ONLY');
+      inTransaction = true;
+      try {
+        await client.query(`DECLARE "__trellis_cursor" NO SCROLL CURSOR FOR ${query.sql}`, query.parameters.map(bindParameter));
+      } catch (error) {
+        throw wrapError(error, query.sql);
+      }
+      for (;;) {
+        signal?.throwIfAborted();
+        const result = await client.query(`FETCH FORWARD ${batchSize} FROM "__trellis_cursor"`);
+        if (result.rows.length > 0) yield result.rows as T[];
+        if (result.rows.length < batchSize) break;
+      }
+      await client.query('COMMIT');
+      inTransaction = false;
+    } finally {
+      // Errors, aborts and an early `return()` from the consumer land here with the transaction open.
+      if (inTransaction) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+      }
+      client.release(broken);
+    }
+  }
+
+  async createTableAs(table: TableRef, query: CompiledQuery, options: { replace?: boolean; temporary?: boolean } = {}): Promise<void> {
+    if (options.temporary) {
+      throw new Error('postgres: temporary tables live in one pooled session; use a regular table');
+    }
+    if (options.replace) await this.dropTable(table, { ifExists: true });
+    await this.run(this.#compiler.compileCreateTableAs(table, query));
+  }
+
+  async createView(view: TableRef, query: CompiledQuery, options: { replace?: boolean } = {}): Promise<void> {
+    if (options.replace) await this.dropView(view, { ifExists: true });
+    await this.run(this.#compiler.compileCreateView(view, query));
+  }
+
+  async loadRows(
+    table: TableRef,
+    columns: readonly ColumnDefinition[],
+    rows: Iterable<readonly CompiledParameter[]> | AsyncIterable<readonly CompiledParameter[]>,
+    options: { mode?: LoadMode } = {},
+  ): Promise<number> {
+    const mode = options.mode ?? 'create';
+    const client = await this.#session.pool().connect();
+    try {
+      await client.query('BEGIN');
+      if (mode === 'replace') await runQuery(client, this.#compiler.compileDropTable(table, { ifExists: true }));
+      if (mode !== 'append') await runQuery(client, this.#compiler.compileCreateTable(table, columns));
+      const names = columns.map((c) => c.name);
+      const perStatement = Math.max(1, Math.min(5000, Math.floor(this.#compiler.maxParameters / Math.max(1, names.length))));
+      let buffer: (readonly CompiledParameter[])[] = [];
+      let count = 0;
+      const flush = async () => {
+        if (buffer.length === 0) return;
+        await runQuery(client, this.#compiler.compileInsertValues(table, names, buffer));
+        count += buffer.length;
+        buffer = [];
+      };
+      for await (const row of rows) {
+        buffer.push(row);
+        if (buffer.length >= perStatement) await flush();
+      }
+      await flush();
+      await client.query('COMMIT');
+      return count;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async dropTable(table: TableRef, options: { ifExists?: boolean } = {}): Promise<void> {
+    await this.run(this.#compiler.compileDropTable(table, { ifExists: options.ifExists ?? true }));
+  }
+
+  async dropView(view: TableRef, options: { ifExists?: boolean } = {}): Promise<void> {
+    await this.run(this.#compiler.compileDropView(view, { ifExists: options.ifExists ?? true }));
+  }
+}

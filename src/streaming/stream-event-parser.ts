@@ -1,0 +1,93 @@
+import type { StreamField, StreamSourceSpec } from './stream-job.js';
+
+/** A parsed event: field values by name (nulls for absent optional fields) and its event time, epoch ms. */
+export interface ParsedStreamEvent {
+  readonly values: Readonly<Record<string, string | number | boolean | null | readonly number[]>>;
+  readonly eventTs: number;
+}
+
+/** Why an event does not fit its source: the JSON pointer below the event (`/amount`) and a reason. */
+export interface StreamEventProblem {
+  readonly pointer: string;
+  readonly reason: string;
+}
+
+export type StreamParseResult = { readonly ok: true; readonly event: ParsedStreamEvent } | { readonly ok: false; readonly problem: StreamEventProblem };
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** Epoch ms of a timestamp value: an integer of epoch ms or ISO-8601 text; null when it is neither. */
+export function timestampMs(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : null;
+  if (typeof value === 'string' && ISO_TIME.test(value)) {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? null : ms;
+  }
+  return null;
+}
+
+function checkField(field: StreamField, value: unknown): { ok: true; value: string | number | boolean | null | readonly number[] } | { ok: false; reason: string } {
+  if (value === null || value === undefined) return { ok: true, value: null };
+  switch (field.type) {
+    case 'string':
+      return typeof value === 'string' ? { ok: true, value } : { ok: false, reason: `expected a string, got ${kindOf(value)}` };
+    case 'int':
+      return typeof value === 'number' && Number.isSafeInteger(value) ? { ok: true, value } : { ok: false, reason: `expected an integer, got ${kindOf(value)}` };
+    case 'float':
+      return typeof value === 'number' && Number.isFinite(value) ? { ok: true, value } : { ok: false, reason: `expected a finite number, got ${kindOf(value)}` };
+    case 'bool':
+      return typeof value === 'boolean' ? { ok: true, value } : { ok: false, reason: `expected a boolean, got ${kindOf(value)}` };
+    case 'timestamp': {
+      const ms = timestampMs(value);
+      return ms === null ? { ok: false, reason: 'expected epoch milliseconds or an ISO-8601 time' } : { ok: true, value: ms };
+    }
+    case 'float_list':
+      return Array.isArray(value) && value.every((x) => typeof x === 'number' && Number.isFinite(x)) ? { ok: true, value: value as number[] } : { ok: false, reason: 'expected a list of finite numbers' };
+  }
+}
+
+const kindOf = (value: unknown): string => (Array.isArray(value) ? 'array' : typeof value === 'number' && !Number.isFinite(value) ? String(value) : typeof value);
+
+/**
+ * Checks one event (a JSON object) against the source's fields: each declared field must have its type (null or
+ * absent is allowed except for the event-time field and `required` fields such as entity keys); unknown fields are
+ * ignored. The first problem wins.
+ */
+export function parseStreamEvent(source: StreamSourceSpec, raw: unknown, required: ReadonlySet<string> = new Set()): StreamParseResult {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, problem: { pointer: '', reason: 'an event must be a JSON object' } };
+  const record = raw as Record<string, unknown>;
+  const values: Record<string, string | number | boolean | null | readonly number[]> = {};
+  let eventTs: number | null = null;
+  for (const field of source.fields) {
+    const pointer = `/${field.name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    const value = record[field.name];
+    if (field.name === source.timestampField) {
+      eventTs = timestampMs(value);
+      if (eventTs === null) return { ok: false, problem: { pointer, reason: value === undefined || value === null ? 'missing event time' : 'expected epoch milliseconds or an ISO-8601 time' } };
+      values[field.name] = eventTs;
+      continue;
+    }
+    if ((value === undefined || value === null) && required.has(field.name)) return { ok: false, problem: { pointer, reason: `missing ${field.name}` } };
+    const checked = checkField(field, value);
+    if (!checked.ok) return { ok: false, problem: { pointer, reason: checked.reason } };
+    values[field.name] = checked.value;
+  }
+  if (eventTs === null) {
+    const value = record[source.timestampField];
+    eventTs = timestampMs(value);
+    if (eventTs === null) return { ok: false, problem: { pointer: `/${source.timestampField}`, reason: 'missing or invalid event time' } };
+  }
+  return { ok: true, event: { values, eventTs } };
+}
+
+/** Parses a message value (UTF-8 JSON) of a topic; malformed JSON is a problem at pointer ''. */
+export function parseStreamMessage(source: StreamSourceSpec, value: Buffer | null, required?: ReadonlySet<string>): StreamParseResult {
+  if (value === null) return { ok: false, problem: { pointer: '', reason: 'empty message (tombstone)' } };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value.toString('utf8'));
+  } catch (error) {
+    return { ok: false, problem: { pointer: '', reason: `invalid JSON: ${(error as Error).message}` } };
+  }
+  return parseStreamEvent(source, raw, required);
+}

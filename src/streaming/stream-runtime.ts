@@ -1,0 +1,152 @@
+import path from 'node:path';
+import { createKafkaStreamProvider } from '../../adapters/kafka/index.js';
+import { createEmbeddedTileStore } from '../../adapters/embedded-online/embedded-tile-store.js';
+import { createRedisTileStore } from '../../adapters/redis/redis-tile-store.js';
+import { resolveSecretReferences } from '../config/secret-references.js';
+import { TrellisError } from '../errors/trellis-error.js';
+import type { Registry } from '../registry/registry.js';
+import { parseRef, formatRef } from '../registry/resource-ref.js';
+import type { EntityKeyValue } from '../spi/online-store.js';
+import type { TileStore } from '../spi/tile-store.js';
+import { resolveStreamFeature, resolveStreamJob, type StreamFeatureSpec } from './stream-job.js';
+import { StreamMetrics } from './stream-metrics.js';
+import type { StreamProvider } from './stream-provider.js';
+import { readStreamFeatures, type StreamCell } from './stream-reader.js';
+import { StreamWorker, type StreamWorkerOptions } from './stream-worker.js';
+
+type Config = Readonly<Record<string, unknown>>;
+interface FactoryContext {
+  readonly provider: string;
+  /** Directory for this provider's tile files; null = keep tiles in memory. */
+  readonly dataDir: string | null;
+}
+
+/** Stream providers by provider type. */
+const streamProviderFactories: Record<string, (config: Config, ctx: FactoryContext) => Promise<StreamProvider>> = {
+  kafka: (config) => createKafkaStreamProvider(config),
+};
+
+/** Tile stores by online provider type: the tiles live in the same KV store as the feature's online values. */
+const tileStoreFactories: Record<string, (config: Config, ctx: FactoryContext) => Promise<TileStore>> = {
+  redis: async (config, ctx) =>
+    createRedisTileStore({
+      url: typeof config.url === 'string' ? config.url : 'redis://127.0.0.1:6379',
+      ...(typeof config.keyPrefix === 'string' ? { keyPrefix: config.keyPrefix } : {}),
+      name: ctx.provider,
+    }),
+  embedded: async (_config, ctx) => createEmbeddedTileStore({ dir: ctx.dataDir }),
+};
+
+export interface StreamRuntimeOptions {
+  /** The Trellis data directory (embedded tiles go to `<dataDir>/providers/<provider>.tiles`); null: in memory. */
+  readonly dataDir: string | null;
+  readonly metrics?: StreamMetrics;
+}
+
+/**
+ * Per-process streaming services over the registry: stream providers (Kafka clients) and tile stores built lazily
+ * from provider definitions (secrets resolved), stream workers per source, and the read-side combine. One instance
+ * per process: embedded tile stores own their directory. The coordinator starts workers with {@link startWorker};
+ * the online read path calls {@link readFeatures}; the push API uses {@link provider} / {@link tileStore}.
+ */
+export class StreamRuntime {
+  readonly metrics: StreamMetrics;
+  readonly #registry: Registry;
+  readonly #dataDir: string | null;
+  readonly #providers = new Map<string, Promise<StreamProvider>>();
+  readonly #tileStores = new Map<string, Promise<TileStore>>();
+  readonly #workers = new Set<StreamWorker>();
+  readonly #features = new Map<string, Promise<StreamFeatureSpec>>();
+
+  constructor(registry: Registry, options: StreamRuntimeOptions) {
+    this.#registry = registry;
+    this.#dataDir = options.dataDir;
+    this.metrics = options.metrics ?? new StreamMetrics();
+  }
+
+  /** The stream provider (e.g. a Kafka connection) of a provider resource. */
+  provider(providerRef: string): Promise<StreamProvider> {
+    return this.#cached(this.#providers, providerRef, async () => {
+      const { type, config, id } = await this.#providerDefinition(providerRef);
+      const factory = streamProviderFactories[type];
+      if (!factory) throw new TrellisError('TRELLIS_ERR_PROVIDER_UNAVAILABLE', { provider: id, reason: `no stream adapter for type ${type}` });
+      return factory(config, { provider: id, dataDir: null });
+    });
+  }
+
+  /** The tile store of an online provider resource. */
+  tileStore(onlineProviderRef: string): Promise<TileStore> {
+    return this.#cached(this.#tileStores, onlineProviderRef, async () => {
+      const { type, config, id } = await this.#providerDefinition(onlineProviderRef);
+      const factory = tileStoreFactories[type];
+      if (!factory) throw new TrellisError('TRELLIS_ERR_PROVIDER_UNAVAILABLE', { provider: id, reason: `online provider type ${type} cannot keep stream tiles` });
+      return factory(config, { provider: id, dataDir: this.#dataDir === null ? null : path.resolve(this.#dataDir, 'providers', `${id}.tiles`) });
+    });
+  }
+
+  /** Starts one consumer-group member for a topic source (call it once per replica). */
+  async startWorker(sourceRef: string, options: Pick<StreamWorkerOptions, 'groupId' | 'fromBeginning' | 'partitionsConsumedConcurrently' | 'onBatch' | 'onCrash'> = {}): Promise<StreamWorker> {
+    const job = await resolveStreamJob(this.#registry, sourceRef);
+    const worker = new StreamWorker({
+      ...options,
+      job,
+      provider: await this.provider(job.source.provider),
+      tileStoreFor: (ref) => this.tileStore(ref),
+      metrics: this.metrics,
+    });
+    this.#workers.add(worker);
+    try {
+      await worker.start();
+    } catch (error) {
+      this.#workers.delete(worker);
+      await worker.stop();
+      throw error;
+    }
+    return worker;
+  }
+
+  /** The resolved stream feature (cached; call {@link invalidate} on registry changes). */
+  feature(featureRef: string): Promise<StreamFeatureSpec> {
+    return this.#cached(this.#features, featureRef, () => resolveStreamFeature(this.#registry, featureRef));
+  }
+
+  /** Stream feature values for entity keys at `nowMs` (see readStreamFeatures). */
+  async readFeatures(featureRefs: readonly string[], keys: readonly (readonly EntityKeyValue[])[], nowMs = Date.now()): Promise<(StreamCell | null)[][]> {
+    const features = await Promise.all(featureRefs.map((ref) => this.feature(ref)));
+    const stores = new Map<string, TileStore>();
+    for (const f of features) if (!stores.has(f.onlineProvider)) stores.set(f.onlineProvider, await this.tileStore(f.onlineProvider));
+    return readStreamFeatures((f) => stores.get((f as StreamFeatureSpec).onlineProvider)!, features, keys, nowMs);
+  }
+
+  invalidate(): void {
+    this.#features.clear();
+  }
+
+  async #providerDefinition(ref: string): Promise<{ id: string; type: string; config: Config }> {
+    const { name, variant } = parseRef(ref);
+    const provider = await this.#registry.get('provider', name, variant);
+    if (provider.definition.kind !== 'provider') throw new Error('unreachable');
+    const id = formatRef(provider.name, provider.variant);
+    return { id, type: provider.definition.type, config: resolveSecretReferences(provider.definition.config ?? {}, id) };
+  }
+
+  #cached<T>(map: Map<string, Promise<T>>, key: string, create: () => Promise<T>): Promise<T> {
+    let value = map.get(key);
+    if (!value) {
+      value = create();
+      value.catch(() => map.delete(key));
+      map.set(key, value);
+    }
+    return value;
+  }
+
+  /** Stops every worker, then closes providers and tile stores. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#workers].map((w) => w.stop()));
+    this.#workers.clear();
+    const all = [...this.#providers.values(), ...this.#tileStores.values()];
+    this.#providers.clear();
+    this.#tileStores.clear();
+    await Promise.all(all.map(async (p) => (await p.catch(() => null))?.close().catch(() => {})));
+  }
+}
