@@ -1,6 +1,7 @@
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
+  insertInBatches,
   bindParameter,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
@@ -134,20 +135,9 @@ export class DuckDbExecutor implements OfflineExecutor {
     if (mode === 'replace') await this.dropTable(table, { ifExists: true });
     if (mode !== 'append') await this.run(this.#compiler.compileCreateTable(table, columns));
     const names = columns.map((c) => c.name);
-    const perStatement = Math.max(1, Math.min(1000, Math.floor(this.#compiler.maxParameters / Math.max(1, names.length))));
-    let buffer: (readonly CompiledParameter[])[] = [];
-    let count = 0;
-    const flush = async () => {
-      if (buffer.length === 0) return;
-      await this.run(this.#compiler.compileInsertValues(table, names, buffer));
-      count += buffer.length;
-      buffer = [];
-    };
-    for await (const row of rows) {
-      buffer.push(row);
-      if (buffer.length >= perStatement) await flush();
-    }
-    await flush();
+    const count = await insertInBatches(rows, this.#compiler.maxParameters, names.length, 1000, (batch) =>
+      this.run(this.#compiler.compileInsertValues(table, names, batch)),
+    );
     return count;
   }
 

@@ -1,5 +1,6 @@
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
+  insertInBatches,
   bindParameter,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
@@ -112,20 +113,9 @@ export class PostgresExecutor implements OfflineExecutor {
       if (mode === 'replace') await runQuery(client, this.#compiler.compileDropTable(table, { ifExists: true }));
       if (mode !== 'append') await runQuery(client, this.#compiler.compileCreateTable(table, columns));
       const names = columns.map((c) => c.name);
-      const perStatement = Math.max(1, Math.min(5000, Math.floor(this.#compiler.maxParameters / Math.max(1, names.length))));
-      let buffer: (readonly CompiledParameter[])[] = [];
-      let count = 0;
-      const flush = async () => {
-        if (buffer.length === 0) return;
-        await runQuery(client, this.#compiler.compileInsertValues(table, names, buffer));
-        count += buffer.length;
-        buffer = [];
-      };
-      for await (const row of rows) {
-        buffer.push(row);
-        if (buffer.length >= perStatement) await flush();
-      }
-      await flush();
+      const count = await insertInBatches(rows, this.#compiler.maxParameters, names.length, 5000, (batch) =>
+        runQuery(client, this.#compiler.compileInsertValues(table, names, batch)),
+      );
       await client.query('COMMIT');
       return count;
     } catch (error) {

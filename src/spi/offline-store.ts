@@ -254,3 +254,37 @@ export async function missingColumns(
   const names = new Set(found.map((c) => fold(c.name)));
   return [...new Set(columns)].filter((c) => !names.has(fold(c)));
 }
+
+/**
+ * For adapters whose `loadRows` has no bulk-load path: feeds `rows` to `insert` in batches sized so one
+ * multi-row `INSERT … VALUES` stays within the dialect's parameter limit (and at most `maxRows` rows).
+ * Resolves to the number of rows inserted.
+ *
+ * @example
+ * const count = await insertInBatches(rows, compiler.maxParameters, columns.length, 1000,
+ *   (batch) => executor.run(compiler.compileInsertValues(table, names, batch)));
+ */
+export async function insertInBatches(
+  rows: Iterable<readonly CompiledParameter[]> | AsyncIterable<readonly CompiledParameter[]>,
+  maxParameters: number,
+  columnCount: number,
+  maxRows: number,
+  insert: (batch: (readonly CompiledParameter[])[]) => Promise<unknown>,
+): Promise<number> {
+  const perStatement = Math.max(1, Math.min(maxRows, Math.floor(maxParameters / Math.max(1, columnCount))));
+  let buffer: (readonly CompiledParameter[])[] = [];
+  let count = 0;
+  for await (const row of rows) {
+    buffer.push(row);
+    if (buffer.length >= perStatement) {
+      await insert(buffer);
+      count += buffer.length;
+      buffer = [];
+    }
+  }
+  if (buffer.length > 0) {
+    await insert(buffer);
+    count += buffer.length;
+  }
+  return count;
+}
