@@ -2,6 +2,7 @@ import type { ColumnType } from '../../src/compiler/sql/column-type.js';
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
   insertInBatches,
+  offlineQueryError,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
   type CompiledParameter,
@@ -36,8 +37,7 @@ export interface JobPage {
 }
 
 export function wrapError(error: unknown, sql: string): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`bigquery: ${message}\n-- while running:\n${sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql}`, { cause: error });
+  return offlineQueryError('bigquery', error, sql);
 }
 
 /**

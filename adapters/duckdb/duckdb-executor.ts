@@ -2,6 +2,7 @@ import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
   insertInBatches,
+  offlineQueryError,
   bindParameter,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
@@ -40,8 +41,7 @@ function rowObjects(names: readonly string[], rows: readonly unknown[][]): Offli
 }
 
 function wrapError(error: unknown, sql: string): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`duckdb: ${message}\n-- while running:\n${sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql}`, { cause: error });
+  return offlineQueryError('duckdb', error, sql);
 }
 
 export class DuckDbExecutor implements OfflineExecutor {

@@ -1,6 +1,7 @@
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
   insertInBatches,
+  offlineQueryError,
   bindParameter,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
@@ -21,8 +22,7 @@ export interface PostgresSession {
 }
 
 function wrapError(error: unknown, sql: string): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`postgres: ${message}\n-- while running:\n${sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql}`, { cause: error });
+  return offlineQueryError('postgres', error, sql);
 }
 
 export async function runQuery(pool: PgPoolLike | PgClientLike, query: CompiledQuery): Promise<PgQueryResult> {

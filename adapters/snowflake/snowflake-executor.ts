@@ -1,6 +1,7 @@
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
   insertInBatches,
+  offlineQueryError,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
   type CompiledParameter,
@@ -50,8 +51,7 @@ export function execute(
 }
 
 export function wrapError(error: unknown, sql: string): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`snowflake: ${message}\n-- while running:\n${sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql}`, { cause: error });
+  return offlineQueryError('snowflake', error, sql);
 }
 
 export class SnowflakeExecutor implements OfflineExecutor {

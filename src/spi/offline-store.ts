@@ -288,3 +288,12 @@ export async function insertInBatches(
   }
   return count;
 }
+
+/**
+ * The error an executor raises when a statement fails: `<adapter>: <message>` plus the statement (cut at 2,000
+ * characters), with the driver's error as `cause` so callers can still classify it (SQLSTATE, network codes).
+ */
+export function offlineQueryError(adapterId: string, error: unknown, sql: string): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(`${adapterId}: ${message}\n-- while running:\n${sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql}`, { cause: error });
+}
