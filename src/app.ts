@@ -17,6 +17,7 @@ import { servingRoutes } from './api/rest/serving-routes.js';
 import { pushRoutes } from './api/rest/push-routes.js';
 import type { OnlineReader } from './serving/online-reader.js';
 import type { ProviderPool } from './serving/provider-pool.js';
+import type { StreamRuntime } from './streaming/stream-runtime.js';
 import { trainingSetRoutes } from './api/rest/training-set-routes.js';
 
 export interface AppDeps {
@@ -28,6 +29,8 @@ export interface AppDeps {
   readonly runs?: RunServices;
   /** Shared adapter instances; training-set data answers 503 without them. */
   readonly providers?: ProviderPool;
+  /** Shared streaming services (push API, tile reads, stream workers); default: the push routes own one. */
+  readonly streams?: StreamRuntime;
 }
 
 export const API_VERSION = '0.1.0';
@@ -42,6 +45,7 @@ export async function buildApp(config: TrellisConfig, deps: AppDeps): Promise<Fa
 
   const metrics = deps.metrics ?? new client.Registry();
   if (!deps.metrics) client.collectDefaultMetrics({ register: metrics });
+  deps.streams?.metrics.exposeIn(metrics);
 
   await app.register(swagger, {
     openapi: {
@@ -61,7 +65,7 @@ export async function buildApp(config: TrellisConfig, deps: AppDeps): Promise<Fa
     async (v1) => {
       await v1.register(keyRoutes, { keys: deps.keys });
       await v1.register(servingRoutes, { reader: deps.reader });
-      await v1.register(pushRoutes, { registry: deps.registry, dataDir: config.dataDir });
+      await v1.register(pushRoutes, { registry: deps.registry, dataDir: config.dataDir, ...(deps.streams ? { streams: deps.streams } : {}) });
       await v1.register(registryRoutes, { registry: deps.registry });
       await v1.register(runRoutes, { registry: deps.registry, runs: deps.runs });
       await v1.register(trainingSetRoutes, { registry: deps.registry, providers: deps.providers });

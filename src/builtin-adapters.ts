@@ -3,6 +3,7 @@ import { createDuckDbOfflineStore } from '../adapters/duckdb/index.js';
 import { createPostgresOfflineStore } from '../adapters/postgres/index.js';
 import { createEmbeddedOnlineStore } from '../adapters/embedded-online/index.js';
 import { createRedisOnlineStore } from '../adapters/redis/index.js';
+import { createKafkaStreamProvider } from '../adapters/kafka/index.js';
 import { AdapterCatalogue, type AdapterContext, type AdapterRegistration, type ProviderConfig } from './spi/adapter-registration.js';
 
 const pending = (id: string) => async () => {
@@ -67,7 +68,7 @@ export function builtinAdapters(options: BuiltinAdapterOptions = { onlineTimeout
       roles: ['online'],
       createOnline: async (_config, ctx) => createEmbeddedOnlineStore({ dir: ctx.dataDir }),
     },
-    { kind: 'trellis.adapter', id: 'kafka', roles: ['stream'], createStream: pending('kafka') },
+    { kind: 'trellis.adapter', id: 'kafka', roles: ['stream'], createStream: async (config) => createKafkaStreamProvider(config) },
   ];
   for (const registration of builtins) catalogue.register(registration, 'trellis built-ins');
   return catalogue;

@@ -14,6 +14,9 @@ import { createTaskHandlers } from './coordinator/tasks/task-handlers.js';
 import { FeatureCatalog } from './serving/feature-catalog.js';
 import { OnlineReader } from './serving/online-reader.js';
 import { ProviderPool } from './serving/provider-pool.js';
+import { StreamRuntime } from './streaming/stream-runtime.js';
+import { tileServing } from './streaming/stream-serving.js';
+import { StreamSupervisor } from './streaming/stream-supervisor.js';
 
 export interface Trellis {
   readonly app: FastifyInstance;
@@ -23,6 +26,10 @@ export interface Trellis {
   readonly providers: ProviderPool;
   readonly catalog: FeatureCatalog;
   readonly coordinator: Coordinator;
+  /** Streaming services: Kafka clients, tile stores, push API and the tile read path. */
+  readonly streams: StreamRuntime;
+  /** Stream jobs of every stream feature (running when the coordinator is enabled). */
+  readonly streamSupervisor: StreamSupervisor;
   /** A newly generated admin key (first start of an embedded instance), else null. */
   readonly generatedAdminKey: string | null;
   close(): Promise<void>;
@@ -55,23 +62,29 @@ export async function openTrellis(config: TrellisConfig): Promise<Trellis> {
     const catalog = new FeatureCatalog(registry, db);
     await catalog.start();
     cleanups.push(() => catalog.close());
-    const reader = new OnlineReader(catalog, providers, { maxEntities: config.serving.maxEntities });
+    const streams = new StreamRuntime(registry, { dataDir: ephemeral ? null : dataDir });
+    cleanups.push(() => streams.close());
+    const reader = new OnlineReader(catalog, providers, { maxEntities: config.serving.maxEntities, tiles: tileServing(registry, streams) });
     const coordinator = new Coordinator({
       db,
       registry,
       handlers: createTaskHandlers({ registry, providers }),
       concurrency: config.coordinator.concurrency,
     });
+    const streamSupervisor = new StreamSupervisor({ registry, streams });
     registry.onApplied(async (plan) => {
       await coordinator.onApplied(plan);
+      streamSupervisor.changed();
     });
     if (config.coordinator.enabled) {
       await coordinator.start();
       cleanups.push(() => coordinator.stop());
+      await streamSupervisor.start();
+      cleanups.push(() => streamSupervisor.stop());
     }
-    const app = await buildApp(config, { registry, keys, reader, providers, runs: { store: coordinator.store, triggers: coordinator.triggers! } });
+    const app = await buildApp(config, { registry, keys, reader, providers, streams, runs: { store: coordinator.store, triggers: coordinator.triggers! } });
     cleanups.push(() => app.close());
-    return { app, registry, keys, db, providers, catalog, coordinator, generatedAdminKey, close: closeAll };
+    return { app, registry, keys, db, providers, catalog, coordinator, streams, streamSupervisor, generatedAdminKey, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

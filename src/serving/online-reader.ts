@@ -5,6 +5,8 @@ import type { FeatureCatalog, ServedFeature } from './feature-catalog.js';
 import { evaluateExpression, type ExpressionValue } from './on-demand/expression-evaluator.js';
 import { parseExpression, type Expression } from './on-demand/expression-parser.js';
 import type { ProviderPool } from './provider-pool.js';
+import { fillFromTiles, type TileServing } from '../streaming/stream-serving.js';
+import type { StreamFeatureSpec } from '../streaming/stream-job.js';
 
 export interface OnlineReadRequest {
   readonly features?: readonly string[] | undefined;
@@ -37,6 +39,8 @@ interface ReadGroup {
   /** Position of each table's feature in the response arrays. */
   readonly positions: readonly number[];
   readonly ttls: readonly (number | undefined)[];
+  /** Stream features: read from their tiles (src/streaming/stream-serving.ts), not from online cells. */
+  readonly tileFeatures?: readonly StreamFeatureSpec[];
 }
 
 /** An on-demand feature: evaluated per row after the fetch, from the positions of its inputs. */
@@ -61,12 +65,14 @@ export class OnlineReader {
   readonly #catalog: FeatureCatalog;
   readonly #pool: ProviderPool;
   readonly #maxEntities: number;
+  readonly #tiles: TileServing | undefined;
   readonly #plans = new Map<string, { generation: number; plan: Promise<ReadPlan> }>();
 
-  constructor(catalog: FeatureCatalog, pool: ProviderPool, options: { maxEntities: number }) {
+  constructor(catalog: FeatureCatalog, pool: ProviderPool, options: { maxEntities: number; tiles?: TileServing }) {
     this.#catalog = catalog;
     this.#pool = pool;
     this.#maxEntities = options.maxEntities;
+    this.#tiles = options.tiles;
   }
 
   async read(request: OnlineReadRequest, nowMs = Date.now()): Promise<OnlineReadResult> {
@@ -83,6 +89,7 @@ export class OnlineReader {
     await Promise.all(
       plan.groups.map(async (group) => {
         const keys = request.entities.map((row, i) => entityKey(row, i, group));
+        if (group.tileFeatures) return fillFromTiles(await this.#tiles!.read(group.tileFeatures, keys, nowMs), group, results, nowMs);
         const store = await this.#pool.online(group.provider);
         if (holdsEncodedCells(store)) {
           fillFromEncoded(await store.readEncoded(group.entity, keys, group.tables), group, results, nowMs);
@@ -128,17 +135,19 @@ export class OnlineReader {
     const service = request.featureService === undefined ? null : await this.#catalog.service(request.featureService);
     const refs = request.features ?? service!.features;
     const served: ServedFeature[] = await Promise.all(refs.map((ref) => this.#catalog.feature(ref)));
-    const groups = new Map<string, { provider: string; entity: string; keyNames: string[]; keyTypes: ValueType[]; tables: string[]; positions: number[]; ttls: (number | undefined)[] }>();
+    const tiled = await Promise.all(served.map((f) => (f.onlineProvider && this.#tiles ? this.#tiles.tileFeature(f.ref) : null)));
+    const groups = new Map<string, { provider: string; entity: string; keyNames: string[]; keyTypes: ValueType[]; tables: string[]; positions: number[]; ttls: (number | undefined)[]; tileFeatures?: StreamFeatureSpec[] }>();
     served.forEach((f, i) => {
       if (!f.onlineProvider) {
         throw new TrellisError('TRELLIS_ERR_VALIDATION', { pointer: request.features ? `/features/${i}` : '/featureService', reason: `feature ${f.ref} has no onlineProvider, so it is not served online` }, { details: { pointer: request.features ? `/features/${i}` : '/featureService' } });
       }
-      const key = `${f.onlineProvider}\u0000${f.entity}`;
+      const key = `${tiled[i] ? 'tiles\u0000' : ''}${f.onlineProvider}\u0000${f.entity}`;
       let group = groups.get(key);
       if (!group) {
-        group = { provider: f.onlineProvider, entity: f.entity, keyNames: f.entityKeys.map((k) => k.name), keyTypes: f.entityKeys.map((k) => k.type), tables: [], positions: [], ttls: [] };
+        group = { provider: f.onlineProvider, entity: f.entity, keyNames: f.entityKeys.map((k) => k.name), keyTypes: f.entityKeys.map((k) => k.type), tables: [], positions: [], ttls: [], ...(tiled[i] ? { tileFeatures: [] } : {}) };
         groups.set(key, group);
       }
+      group.tileFeatures?.push(tiled[i]!);
       group.tables.push(f.ref);
       group.positions.push(i);
       group.ttls.push(f.ttlSeconds);

@@ -87,7 +87,7 @@ export function streamFeatureSpec(id: string, def: FeatureDefinition, entityKeys
   });
 }
 
-/** Resolves a stream source and every feature defined over it (downstream lineage) from the registry. */
+/** Resolves a stream source and every feature with an online provider defined over it (downstream lineage). */
 export async function resolveStreamJob(registry: Registry, sourceRef: string): Promise<StreamJob> {
   const { name, variant } = parseRef(sourceRef);
   const stored = await registry.get('source', name, variant);
@@ -100,6 +100,8 @@ export async function resolveStreamJob(registry: Registry, sourceRef: string): P
     const feature = await registry.get('feature', id.name, id.variant);
     if (feature.definition.kind !== 'feature') continue;
     if (parseRef(feature.definition.source).name !== stored.name || (parseRef(feature.definition.source).variant ?? stored.variant) !== stored.variant) continue;
+    // A feature without an online provider has no tiles to keep (it may still build training sets offline).
+    if (!feature.definition.onlineProvider) continue;
     features.push(await featureSpec(registry, formatRef(feature.name, feature.variant), feature.definition, source));
   }
   return { source, features };
@@ -122,4 +124,12 @@ async function featureSpec(registry: Registry, id: string, def: FeatureDefinitio
   const entity = await registry.get('entity', e.name, e.variant);
   if (entity.definition.kind !== 'entity') throw new Error('unreachable');
   return streamFeatureSpec(id, def, entity.definition.keys.map((k) => k.name), source);
+}
+
+/**
+ * True when a source's features are served from tiles rather than from materialized online cells: a topic source,
+ * or a push-only source (fields, but neither table nor query).
+ */
+export function servesFromTiles(def: SourceDefinition): boolean {
+  return def.fields !== undefined && (def.topic !== undefined || (def.table === undefined && def.query === undefined));
 }

@@ -31,4 +31,12 @@ export class StreamMetrics {
     this.deadLetters = existing('trellis_stream_dead_letters_total') ?? new client.Counter({ name: 'trellis_stream_dead_letters_total', help: 'Malformed messages sent to the dead-letter topic', labelNames: ['source'], registers: [registry] });
     this.replayed = existing('trellis_stream_replayed_events_total') ?? new client.Counter({ name: 'trellis_stream_replayed_events_total', help: 'Tile updates skipped as replays', labelNames: ['source'], registers: [registry] });
   }
+
+  /** Also exposes these metrics in `registry` (e.g. the app's `/metrics`); metrics of the same name there are kept. */
+  exposeIn(registry: client.Registry): void {
+    for (const metric of [this.lag, this.events, this.freshness, this.late, this.dropped, this.deadLetters, this.replayed] as client.Metric[]) {
+      const name = (metric as unknown as { name: string }).name;
+      if (!registry.getSingleMetric(name)) registry.registerMetric(metric);
+    }
+  }
 }

@@ -8,7 +8,7 @@ import type { Registry } from '../registry/registry.js';
 import { parseRef, formatRef } from '../registry/resource-ref.js';
 import type { EntityKeyValue } from '../spi/online-store.js';
 import type { TileStore } from '../spi/tile-store.js';
-import { resolveStreamFeature, resolveStreamJob, type StreamFeatureSpec } from './stream-job.js';
+import { resolveStreamFeature, resolveStreamJob, type StreamFeatureSpec, type StreamJob } from './stream-job.js';
 import { StreamMetrics } from './stream-metrics.js';
 import type { StreamProvider } from './stream-provider.js';
 import { readStreamFeatures, type StreamCell } from './stream-reader.js';
@@ -85,8 +85,11 @@ export class StreamRuntime {
   }
 
   /** Starts one consumer-group member for a topic source (call it once per replica). */
-  async startWorker(sourceRef: string, options: Pick<StreamWorkerOptions, 'groupId' | 'fromBeginning' | 'partitionsConsumedConcurrently' | 'onBatch' | 'onCrash'> = {}): Promise<StreamWorker> {
-    const job = await resolveStreamJob(this.#registry, sourceRef);
+  async startWorker(
+    sourceRef: string,
+    options: Pick<StreamWorkerOptions, 'groupId' | 'fromBeginning' | 'partitionsConsumedConcurrently' | 'onBatch' | 'onCrash' | 'maxMessagesPerWrite'> & { readonly job?: StreamJob } = {},
+  ): Promise<StreamWorker> {
+    const job = options.job ?? (await resolveStreamJob(this.#registry, sourceRef));
     const worker = new StreamWorker({
       ...options,
       job,
@@ -105,6 +108,12 @@ export class StreamRuntime {
     return worker;
   }
 
+  /** Stops one worker started by {@link startWorker} (it leaves its group). */
+  async stopWorker(worker: StreamWorker): Promise<void> {
+    this.#workers.delete(worker);
+    await worker.stop();
+  }
+
   /** The resolved stream feature (cached; call {@link invalidate} on registry changes). */
   feature(featureRef: string): Promise<StreamFeatureSpec> {
     return this.#cached(this.#features, featureRef, () => resolveStreamFeature(this.#registry, featureRef));
@@ -113,6 +122,11 @@ export class StreamRuntime {
   /** Stream feature values for entity keys at `nowMs` (see readStreamFeatures). */
   async readFeatures(featureRefs: readonly string[], keys: readonly (readonly EntityKeyValue[])[], nowMs = Date.now()): Promise<(StreamCell | null)[][]> {
     const features = await Promise.all(featureRefs.map((ref) => this.feature(ref)));
+    return this.readSpecs(features, keys, nowMs);
+  }
+
+  /** Like {@link readFeatures} for features already resolved (the online read path keeps them in its plan). */
+  async readSpecs(features: readonly StreamFeatureSpec[], keys: readonly (readonly EntityKeyValue[])[], nowMs = Date.now()): Promise<(StreamCell | null)[][]> {
     const stores = new Map<string, TileStore>();
     for (const f of features) if (!stores.has(f.onlineProvider)) stores.set(f.onlineProvider, await this.tileStore(f.onlineProvider));
     return readStreamFeatures((f) => stores.get((f as StreamFeatureSpec).onlineProvider)!, features, keys, nowMs);
