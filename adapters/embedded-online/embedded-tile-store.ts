@@ -82,19 +82,23 @@ export class EmbeddedTileStore implements TileStore {
     });
     const lines: string[] = [];
     let applied = 0;
+    const straddled: { index: number; seen: number }[] = [];
     const { windowMs, tileMs } = feature.layout;
     events.forEach((e, i) => {
       const key = encoded[i]!;
-      if (this.#apply(feature.id, key, windowMs, tileMs, e.tileStart, e.partition, e.offset, e.partial)) {
+      const outcome = this.#apply(feature.id, key, windowMs, tileMs, e.tileStart, e.partition, e.offset, e.partial, e.firstOffset ?? e.offset);
+      if (outcome === true) {
         applied++;
+        // Logged with its last offset only: replaying the log meets the same (lower) applied offsets, so the same verdict.
         if (this.#log) lines.push(AppendLog.frame(['e', feature.id, key, windowMs, tileMs, e.tileStart, e.partition, e.offset, encodePartial(e.partial)] satisfies LogRecord));
-      }
+      } else if (outcome !== false) straddled.push({ index: i, seen: outcome });
     });
     if (this.#log && lines.length > 0) await this.#log.append(lines);
-    return { applied, skipped: events.length - applied };
+    return straddled.length > 0 ? { applied, skipped: events.length - applied - straddled.length, straddled } : { applied, skipped: events.length - applied };
   }
 
-  #apply(feature: string, key: string, windowMs: number | null, tileMs: number | null, tileStart: number, partition: number, offset: number, partial: TilePartial): boolean {
+  /** true: applied; false: a replay; a number: a pre-combined run straddling that applied offset (not applied). */
+  #apply(feature: string, key: string, windowMs: number | null, tileMs: number | null, tileStart: number, partition: number, offset: number, partial: TilePartial, firstOffset = offset): boolean | number {
     let keys = this.#features.get(feature);
     if (!keys) this.#features.set(feature, (keys = new Map()));
     let state = keys.get(key);
@@ -103,6 +107,7 @@ export class EmbeddedTileStore implements TileStore {
       const slot = `${tileStart}:${partition}`;
       const seen = state.offsets.get(slot);
       if (seen !== undefined && seen >= offset) return false;
+      if (seen !== undefined && seen >= firstOffset) return seen;
       state.offsets.set(slot, offset);
     }
     state.tiles.set(tileStart, combinePartials(state.tiles.get(tileStart) ?? EMPTY_PARTIAL, partial));

@@ -23,7 +23,7 @@ export interface RedisTileStoreOptions {
   readonly commandTimeoutMs?: number;
   /** Deadline of each write chunk (applyEvents), ms. Default 30 000. */
   readonly writeTimeoutMs?: number;
-  /** Entity keys per pipelined write chunk (one atomic script call per key). Default 500. */
+  /** Entity keys per script call (each key's update is atomic; calls are pipelined). Default 500. */
   readonly writeChunkKeys?: number;
   /** Extra wall-clock life of a key after its last write beyond window + tile + lateness, ms. Default 60 000. */
   readonly ttlSlackMs?: number;
@@ -39,16 +39,23 @@ for i = 1, #ARGV, 2 do
 end
 return 1`;
 
+/** Events of one key per script call (bounded by Lua's unpack limit: 2 fields per event are read at once). */
+const MAX_EVENTS_PER_KEY = 1000;
+/** Events per script call: a call blocks Redis while it runs, so many keys are cut into several calls. */
+const MAX_EVENTS_PER_CALL = 2000;
+
 interface TileCommands {
-  trellisApplyTiles(key: string, ...args: (string | number)[]): Promise<number>;
+  trellisApplyTiles(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
   trellisRaiseWatermarks(key: string, ...args: (string | number)[]): Promise<number>;
 }
 
 /**
  * Tiles on Redis: one hash per (feature, entity key) — `<prefix>tile:<feature>:<encoded key>` — with a field per
  * tile (`t:<start>`, the partial's text form), a field per (tile, partition) holding the highest applied offset
- * (`o:<start>:<partition>`) and `max` / `min` (newest / oldest tile). One Lua script call per key applies a batch atomically,
- * skipping replays and dropping expired tiles; calls are pipelined. The key expires `window + tile + lateness +
+ * (`o:<start>:<partition>`) and `max` / `min` (newest / oldest tile). One Lua script call applies the events of up to
+ * `writeChunkKeys` keys (one HMGET and one HSET per key), skipping replays, reporting pre-combined runs that straddle
+ * an applied offset, and dropping expired tiles; calls are pipelined. The multi-key script needs a single Redis
+ * (not Redis Cluster: the keys of one call may live in different slots). The key expires `window + tile + lateness +
  * ttlSlackMs` after its last write, which assumes event time follows wall-clock time.
  */
 export class RedisTileStore implements TileStore {
@@ -72,7 +79,7 @@ export class RedisTileStore implements TileStore {
       const connection: RedisOptions = { commandTimeout, maxRetriesPerRequest: 1, retryStrategy: (attempt) => Math.min(attempt * 50, 500) };
       const client = new Redis(options.url, connection);
       client.on('error', () => {});
-      client.defineCommand('trellisApplyTiles', { numberOfKeys: 1, lua: REDIS_TILE_SCRIPT });
+      client.defineCommand('trellisApplyTiles', { lua: REDIS_TILE_SCRIPT });
       client.defineCommand('trellisRaiseWatermarks', { numberOfKeys: 1, lua: WATERMARK_SCRIPT });
       return client as Redis & TileCommands;
     };
@@ -89,26 +96,54 @@ export class RedisTileStore implements TileStore {
     this.#assertOpen();
     assertOnlineName(feature.id, '/feature');
     if (events.length === 0) return { applied: 0, skipped: 0 };
-    const byKey = new Map<string, (string | number)[]>();
-    for (const e of events) {
-      const key = this.#key(feature.id, encodeEntityKey(e.key));
-      let args = byKey.get(key);
-      if (!args) byKey.set(key, (args = []));
-      args.push(e.tileStart, e.partition, e.offset, encodePartial(e.partial));
+    // Events by key, in order; a key with very many events is cut into segments (one script call each, in order).
+    const byKey = new Map<string, number[]>();
+    for (let i = 0; i < events.length; i++) {
+      const key = this.#key(feature.id, encodeEntityKey(events[i]!.key));
+      let list = byKey.get(key);
+      if (!list) byKey.set(key, (list = []));
+      list.push(i);
     }
     const { windowMs, tileMs } = feature.layout;
     const retention = tileRetentionMs(feature.layout);
     const head = [windowMs ?? '', tileMs ?? '', retention === null ? '' : retention + this.#slackMs];
-    type WritePipeline = { trellisApplyTiles(key: string, ...args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
-    const entries = [...byKey];
-    let applied = 0;
-    for (let from = 0; from < entries.length; from += this.#chunkKeys) {
-      const pipeline = this.#writer.pipeline() as unknown as WritePipeline;
-      for (const [key, args] of entries.slice(from, from + this.#chunkKeys)) pipeline.trellisApplyTiles(key, ...head, ...args);
-      const results = await this.#exec(pipeline);
-      applied += results.reduce<number>((sum, r) => sum + Number(r), 0);
+    type WritePipeline = { trellisApplyTiles(numberOfKeys: number, ...args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
+    const pipeline = this.#writer.pipeline() as unknown as WritePipeline;
+    /** Per script call: the event indexes in the order the script numbers them. */
+    const calls: number[][] = [];
+    let keys: string[] = [];
+    let args: (string | number)[] = [];
+    let order: number[] = [];
+    const flush = () => {
+      if (keys.length === 0) return;
+      pipeline.trellisApplyTiles(keys.length, ...keys, ...head, ...args);
+      calls.push(order);
+      keys = [];
+      args = [];
+      order = [];
+    };
+    for (const [key, indexes] of byKey) {
+      for (let from = 0; from < indexes.length; from += MAX_EVENTS_PER_KEY) {
+        const segment = indexes.slice(from, from + MAX_EVENTS_PER_KEY);
+        keys.push(key);
+        args.push(segment.length);
+        for (const i of segment) {
+          const e = events[i]!;
+          args.push(e.tileStart, e.partition, e.firstOffset ?? e.offset, e.offset, encodePartial(e.partial));
+          order.push(i);
+        }
+        if (keys.length >= this.#chunkKeys || order.length >= MAX_EVENTS_PER_CALL) flush();
+      }
     }
-    return { applied, skipped: events.length - applied };
+    flush();
+    const results = (await this.#exec(pipeline)) as number[][];
+    let applied = 0;
+    const straddled: { index: number; seen: number }[] = [];
+    results.forEach((result, c) => {
+      applied += Number(result[0]);
+      for (let j = 1; j < result.length; j += 2) straddled.push({ index: calls[c]![Number(result[j])]!, seen: Number(result[j + 1]) });
+    });
+    return straddled.length > 0 ? { applied, skipped: events.length - applied - straddled.length, straddled } : { applied, skipped: events.length - applied };
   }
 
   async readTiles(feature: TileFeature, keys: readonly (readonly EntityKeyValue[])[], fromTile: number, toTile: number): Promise<StoredTile[][]> {

@@ -8,7 +8,9 @@
  * 2. Freshness at a steady RATE events/s for SECONDS: event time (stamped at produce) → tiles written in Redis
  *    (visible to a read of the tile), p50/p99/max per event.
  * Env: TRELLIS_TEST_KAFKA_BROKERS (127.0.0.1:59092), TRELLIS_TEST_REDIS_URL (redis://127.0.0.1:56379),
- * BENCH_EVENTS (200000), BENCH_RATE (10000), BENCH_SECONDS (20).
+ * BENCH_EVENTS (200000), BENCH_RATE (10000), BENCH_SECONDS (20), BENCH_KEYS (100000 distinct entity keys).
+ * Also reports the CPU time per event of this process (the worker) and of the Redis server (`INFO cpu`), since wall
+ * time on a shared machine is noisy: compare runs of the old and new code made in one session.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -23,6 +25,7 @@ const redisUrl = process.env.TRELLIS_TEST_REDIS_URL ?? 'redis://127.0.0.1:56379'
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const RATE = Number(process.env.BENCH_RATE ?? 10_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const KEYS = Number(process.env.BENCH_KEYS ?? 100_000);
 const id = () => randomBytes(4).toString('hex');
 const prefix = `trellis:bench-stream:${id()}:`;
 
@@ -47,9 +50,16 @@ async function createTopic(provider: KafkaStreamProvider, name: string): Promise
   return topic;
 }
 
-const message = (i: number, ts: number) => ({ partition: i % 4, value: JSON.stringify({ user_id: `u${(i * 7919) % 100_000}`, amount: (i % 1000) / 10, ts }) });
+const message = (i: number, ts: number) => ({ partition: i % 4, value: JSON.stringify({ user_id: `u${(i * 7919) % KEYS}`, amount: (i % 1000) / 10, ts }) });
 
-async function throughput(provider: KafkaStreamProvider): Promise<number> {
+async function redisCpuSeconds(): Promise<number> {
+  const redis = new Redis(redisUrl);
+  const info = await redis.info('cpu');
+  await redis.quit();
+  return Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]);
+}
+
+async function throughput(provider: KafkaStreamProvider): Promise<{ eps: number; nodeCpuUs: number; redisCpuUs: number }> {
   const topic = await createTopic(provider, 'bench-throughput');
   const producer = await provider.producer();
   const now = Date.now();
@@ -62,12 +72,16 @@ async function throughput(provider: KafkaStreamProvider): Promise<number> {
   const finished = new Promise<void>((r) => (done = r));
   const worker = new StreamWorker({ job: job(topic), provider, tileStoreFor: async () => tiles, groupId: `bench-${id()}`, onBatch: (b) => ((consumed += b.messages) >= EVENTS ? done() : undefined) });
   const started = performance.now();
+  const cpu = process.cpuUsage();
+  const redisCpu = await redisCpuSeconds();
   await worker.start();
   await finished;
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  const redisUsed = (await redisCpuSeconds()) - redisCpu;
   await worker.stop();
   await tiles.close();
-  return EVENTS / seconds;
+  return { eps: EVENTS / seconds, nodeCpuUs: (used.user + used.system) / EVENTS, redisCpuUs: (redisUsed * 1e6) / EVENTS };
 }
 
 async function freshness(provider: KafkaStreamProvider): Promise<{ p50: number; p99: number; max: number; events: number }> {
@@ -105,8 +119,8 @@ async function freshness(provider: KafkaStreamProvider): Promise<{ p50: number; 
 
 const provider = await createKafkaStreamProvider({ brokers, clientId: 'trellis-stream-bench' });
 try {
-  const eps = await throughput(provider);
-  console.log(`throughput: ${EVENTS} events, 3 features, 1 worker → ${Math.round(eps)} events/s`);
+  const t = await throughput(provider);
+  console.log(`throughput: ${EVENTS} events, ${KEYS} keys, 3 features, 1 worker → ${Math.round(t.eps)} events/s; CPU per event: worker ${t.nodeCpuUs.toFixed(1)} µs, Redis ${t.redisCpuUs.toFixed(1)} µs`);
   const f = await freshness(provider);
   console.log(`freshness at ${RATE} events/s for ${SECONDS}s (${f.events} events): p50 ${f.p50} ms, p99 ${f.p99} ms, max ${f.max} ms`);
 } finally {

@@ -62,8 +62,13 @@ export interface TileEvent {
   readonly partial: TilePartial;
   /** Kafka partition; `-1` for events pushed straight to the store (applied without replay protection). */
   readonly partition: number;
-  /** Kafka offset within the partition (a safe integer). */
+  /** Kafka offset within the partition (a safe integer); for a pre-combined run of events, the run's last offset. */
   readonly offset: number;
+  /**
+   * A pre-combined run: `partial` combines the partition's events `firstOffset..offset` (in one tile, one key).
+   * Default `offset` (a single event).
+   */
+  readonly firstOffset?: number;
 }
 
 /** A stored tile. */
@@ -72,11 +77,18 @@ export interface StoredTile {
   readonly partial: TilePartial;
 }
 
-/** Outcome of {@link TileStore.applyEvents}; `applied + skipped` equals the number of events. */
+/** Outcome of {@link TileStore.applyEvents}; `applied + skipped + straddled.length` equals the number of events. */
 export interface TileApplyResult {
   readonly applied: number;
   /** Events at or below the tile's highest applied offset of their partition (replays). */
   readonly skipped: number;
+  /**
+   * Pre-combined runs with `firstOffset ≤ seen < offset` (`seen`: the tile's highest applied offset of the
+   * partition): part of the run is a replay, so nothing of it was applied. The caller re-sends the events above
+   * `seen`, combined (see combineTileEvents). Absent when none. Only after a crash or rebalance, when a replayed
+   * batch is cut differently from the first attempt.
+   */
+  readonly straddled?: readonly { readonly index: number; readonly seen: number }[];
 }
 
 /**
@@ -91,7 +103,9 @@ export interface TileStore {
 
   /**
    * Applies events to their tiles. Per (entity key) the update is atomic: for each event, unless the tile already
-   * holds an offset ≥ `offset` from `partition`, the partial is combined into the tile and the offset recorded.
+   * holds an offset ≥ `offset` from `partition`, the partial is combined into the tile and the offset recorded; a
+   * pre-combined run (`firstOffset` < `offset`) whose tile holds an offset in `[firstOffset, offset)` is reported
+   * in `straddled` instead.
    * Events of one partition must come in offset order. Tiles older than the layout's expiry threshold (relative to
    * the key's newest tile) are dropped on the way. Resolves once the writes are as durable as the store gets.
    */

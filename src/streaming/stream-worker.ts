@@ -4,6 +4,7 @@ import { parseStreamMessage, type ParsedStreamEvent } from './stream-event-parse
 import type { StreamFeatureSpec, StreamJob } from './stream-job.js';
 import { StreamMetrics } from './stream-metrics.js';
 import type { StreamBatchContext, StreamConsumer, StreamProducerRecord, StreamProvider } from './stream-provider.js';
+import { applyCombined } from './tile-combiner.js';
 import { eventPartial, isLate, tileStartOf, type StreamValue } from './tiles.js';
 
 /** Options of {@link StreamWorker}. */
@@ -32,7 +33,9 @@ export interface StreamBatchInfo {
   /** Next offset to read (committed). */
   readonly nextOffset: string;
   readonly messages: number;
+  /** Tile updates applied (events are pre-combined per feature, key and tile within a chunk). */
   readonly applied: number;
+  /** Tile updates skipped as replays. */
   readonly skipped: number;
   readonly dropped: number;
   readonly deadLetters: number;
@@ -217,10 +220,10 @@ export class StreamWorker {
     }
     let applied = 0;
     let skipped = 0;
+    // One tile update per (feature, key, tile) for the whole chunk; all features' writes go out together.
     await Promise.all(
       [...perFeature].map(async ([feature, events]) => {
-        if (events.length === 0) return;
-        const result = await this.#stores.get(feature.onlineProvider)!.applyEvents(feature, events);
+        const result = await applyCombined(this.#stores.get(feature.onlineProvider)!, feature, events);
         applied += result.applied;
         skipped += result.skipped;
       }),
