@@ -2,6 +2,7 @@ import { TrellisError } from '../errors/trellis-error.js';
 import type { ValueType } from '../registry/resource-schemas.js';
 import { decodeOnlineCell, onlineValueStatus, OnlineStoreBase, type EntityKeyValue, type OnlineStore, type OnlineValueStatus } from '../spi/online-store.js';
 import type { FeatureCatalog, ServedFeature } from './feature-catalog.js';
+import { OnlineJsonRows, serializeOnlineResult, writeEncodedCells } from './online-response-json.js';
 import { evaluateExpression, type ExpressionValue } from './on-demand/expression-evaluator.js';
 import { parseExpression, type Expression } from './on-demand/expression-parser.js';
 import type { ProviderPool } from './provider-pool.js';
@@ -54,8 +55,12 @@ interface OnDemandStep {
 
 interface ReadPlan {
   readonly features: string[];
+  /** `features` as JSON text, once per plan. */
+  readonly featuresJson: string;
   readonly groups: readonly ReadGroup[];
   readonly onDemand: readonly OnDemandStep[];
+  /** Some features are read from stream tiles (typed path). */
+  readonly tiled?: boolean;
 }
 
 const PLAN_CACHE_LIMIT = 1000;
@@ -67,6 +72,7 @@ export class OnlineReader {
   readonly #maxEntities: number;
   readonly #tiles: TileServing | undefined;
   readonly #plans = new Map<string, { generation: number; plan: Promise<ReadPlan> }>();
+  readonly #stores = new Map<string, OnlineStore>();
 
   constructor(catalog: FeatureCatalog, pool: ProviderPool, options: { maxEntities: number; tiles?: TileServing }) {
     this.#catalog = catalog;
@@ -76,10 +82,59 @@ export class OnlineReader {
   }
 
   async read(request: OnlineReadRequest, nowMs = Date.now()): Promise<OnlineReadResult> {
+    this.#checkSize(request);
+    return this.#readTyped(request, await this.#plan(request), nowMs);
+  }
+
+  /**
+   * The same answer as {@link read}, as the response's JSON text (what `JSON.stringify` of it parses to). Plans
+   * without on-demand features over stores holding encoded cells (Redis) go from cell text to JSON text without a
+   * typed value per cell ({@link writeEncodedCells}); the rest is read typed and serialized by hand.
+   */
+  async readJson(request: OnlineReadRequest, nowMs = Date.now()): Promise<string> {
+    this.#checkSize(request);
+    const plan = await this.#plan(request);
+    if (plan.onDemand.length > 0 || plan.tiled) return serializeOnlineResult(await this.#readTyped(request, plan, nowMs), plan.featuresJson);
+    const { groups } = plan;
+    const entities = request.entities;
+    if (groups.length === 1) {
+      // The common case, without the Promise.all.
+      const group = groups[0]!;
+      const keys = entityKeys(entities, group);
+      const store = this.#stores.get(group.provider) ?? (await this.#store(group.provider));
+      if (!holdsEncodedCells(store)) return serializeOnlineResult(await this.#readTyped(request, plan, nowMs), plan.featuresJson);
+      const rows = await store.readEncoded(group.entity, keys, group.tables);
+      const out = new OnlineJsonRows(entities.length, plan.features.length);
+      writeEncodedCells(out, rows, group.positions, group.ttls, nowMs);
+      return out.toJson(plan.featuresJson);
+    }
+    const stores = await Promise.all(groups.map((group) => this.#stores.get(group.provider) ?? this.#store(group.provider)));
+    if (!stores.every(holdsEncodedCells)) return serializeOnlineResult(await this.#readTyped(request, plan, nowMs), plan.featuresJson);
+    const keys = groups.map((group) => entityKeys(entities, group));
+    const out = new OnlineJsonRows(entities.length, plan.features.length);
+    await Promise.all(
+      groups.map(async (group, g) => {
+        const rows = await (stores[g] as EncodedStore).readEncoded(group.entity, keys[g]!, group.tables);
+        writeEncodedCells(out, rows, group.positions, group.ttls, nowMs);
+      }),
+    );
+    return out.toJson(plan.featuresJson);
+  }
+
+  /** The pool's store, remembered once open (the pool keeps an open instance for the process's life). */
+  async #store(provider: string): Promise<OnlineStore> {
+    const store = await this.#pool.online(provider);
+    this.#stores.set(provider, store);
+    return store;
+  }
+
+  #checkSize(request: OnlineReadRequest): void {
     if (request.entities.length > this.#maxEntities) {
       throw new TrellisError('TRELLIS_ERR_TOO_MANY_ENTITIES', { count: request.entities.length, limit: this.#maxEntities });
     }
-    const plan = await this.#plan(request);
+  }
+
+  async #readTyped(request: OnlineReadRequest, plan: ReadPlan, nowMs: number): Promise<OnlineReadResult> {
     const width = plan.features.length;
     const results = request.entities.map(() => ({
       values: new Array<ServedValue>(width).fill(null),
@@ -88,7 +143,7 @@ export class OnlineReader {
     }));
     await Promise.all(
       plan.groups.map(async (group) => {
-        const keys = request.entities.map((row, i) => entityKey(row, i, group));
+        const keys = entityKeys(request.entities, group);
         if (group.tileFeatures) return fillFromTiles(await this.#tiles!.read(group.tileFeatures, keys, nowMs), group, results, nowMs);
         const store = await this.#pool.online(group.provider);
         if (holdsEncodedCells(store)) {
@@ -167,7 +222,7 @@ export class OnlineReader {
       return { position: features.length + i, expression, valueType: odf.valueType, inputs };
     });
     features.push(...(service?.onDemand ?? []).map((odf) => odf.name));
-    return { features, groups: [...groups.values()], onDemand };
+    return { features, featuresJson: JSON.stringify(features), groups: [...groups.values()], onDemand, tiled: tiled.some((t) => t !== null) };
   }
 }
 
@@ -176,7 +231,9 @@ export class OnlineReader {
  * object per cell. Stores on {@link OnlineStoreBase}'s default `readEncoded` (which encodes what `read` decoded) are
  * read with `read`.
  */
-function holdsEncodedCells(store: OnlineStore): store is OnlineStore & Required<Pick<OnlineStore, 'readEncoded'>> {
+type EncodedStore = OnlineStore & Required<Pick<OnlineStore, 'readEncoded'>>;
+
+function holdsEncodedCells(store: OnlineStore): store is EncodedStore {
   return typeof store.readEncoded === 'function' && store.readEncoded !== OnlineStoreBase.prototype.readEncoded;
 }
 
@@ -290,6 +347,12 @@ function conform(value: ExpressionValue, type: OnDemandStep['valueType']): Serve
     case 'string':
       return typeof value === 'string' ? value : null;
   }
+}
+
+function entityKeys(rows: readonly Readonly<Record<string, unknown>>[], group: ReadGroup): EntityKeyValue[][] {
+  const keys = new Array<EntityKeyValue[]>(rows.length);
+  for (let i = 0; i < rows.length; i++) keys[i] = entityKey(rows[i]!, i, group);
+  return keys;
 }
 
 function entityKey(row: Readonly<Record<string, unknown>>, index: number, group: ReadGroup): EntityKeyValue[] {

@@ -1,4 +1,4 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
 import { REF_PATTERN } from '../../registry/resource-schemas.js';
 import type { OnlineReader } from '../../serving/online-reader.js';
 import { errorResponses } from './rest-schemas.js';
@@ -44,6 +44,12 @@ export const servingRoutes: FastifyPluginAsyncTypebox<{ reader: OnlineReader }> 
         response: { 200: OnlineReadResponse, ...errorResponses(400, 401, 403, 404, 413, 503) },
       },
     },
-    async (request) => reader.read(request.body),
+    // The 200 body is written by the reader as JSON text (src/serving/online-response-json.ts; the response schema
+    // above documents it and the tests check it); errors still go through the schema-compiled serializers.
+    async (request, reply) => {
+      const json = await reader.readJson(request.body);
+      // A string with a JSON content type is sent as it is (no serializer runs); the type provider only knows objects.
+      return reply.header('content-type', 'application/json; charset=utf-8').send(json as unknown as Static<typeof OnlineReadResponse>);
+    },
   );
 };
