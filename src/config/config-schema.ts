@@ -38,6 +38,11 @@ export const ConfigSchema = Type.Object(
         graphiql: Type.Boolean({ default: false }),
         maxDepth: Type.Integer({ minimum: 1, default: 10 }),
         maxComplexity: Type.Integer({ minimum: 1, default: 5000 }),
+        resultCache: Type.Integer({
+          minimum: 0,
+          default: 20000,
+          description: 'Resources kept in the GraphQL search and lineage result cache, cleared on every registry change; 0 = no cache',
+        }),
       },
       { default: {} },
     ),

@@ -177,6 +177,24 @@ export const migrations: readonly { version: number; name: string; sql: string }
         execute function trellis_resources_search_vector();
     `,
   },
+  {
+    version: 4,
+    name: 'discovery: notify on every change to resources or lineage edges (GraphQL result cache)',
+    sql: `
+      -- Any statement that changes resources (applies, metadata merges, status updates, deletes) or lineage edges
+      -- notifies once per transaction (identical notifications are folded at commit); discovery caches listen.
+      create function trellis_discovery_changed() returns trigger language plpgsql as $fn$
+      begin
+        perform pg_notify('trellis_discovery', '');
+        return null;
+      end
+      $fn$;
+      create trigger resources_discovery_changed after insert or update or delete or truncate on resources
+        for each statement execute function trellis_discovery_changed();
+      create trigger lineage_edges_discovery_changed after insert or update or delete or truncate on lineage_edges
+        for each statement execute function trellis_discovery_changed();
+    `,
+  },
 ];
 
 export async function migrate(db: RegistryDatabase): Promise<number> {

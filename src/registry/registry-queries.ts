@@ -84,10 +84,16 @@ export interface LineageNodeRecord {
   readonly side: LineageSide;
 }
 
+/** One page of a lineage graph. */
 export interface LineageGraph {
   readonly nodes: LineageNodeRecord[];
-  /** Edges between the returned nodes; `from` is upstream of `to`. */
+  /** The edges whose later end (in node order) is on this page; `from` is upstream of `to`. */
   readonly edges: { from: ResourceId; to: ResourceId }[];
+  /** Resources in the whole graph (every page). */
+  readonly total: number;
+  readonly hasNextPage: boolean;
+  /** The last node's cursor; null on an empty page. */
+  readonly endCursor: string | null;
 }
 
 export interface ImpactSeed {
@@ -116,6 +122,8 @@ export interface RunPage {
 /** Traversals stop here even when asked for more: the registry holds no cycles, but edges could be edited by hand. */
 export const MAX_TRAVERSAL_DEPTH = 64;
 const MAX_SEARCH_TERMS = 16;
+/** The default (and usual largest) lineage page. */
+export const MAX_LINEAGE_PAGE = 100;
 
 const RECORD_COLUMNS = `r.kind, r.name, r.variant, r.definition, r.owner, r.description, r.tags, r.properties, r.status, r.status_message,
   r.created_at, r.updated_at, r.seq, not r.superseded as is_default`;
@@ -190,6 +198,8 @@ function decodeCursor<T extends Record<string, unknown>>(cursor: string, pointer
 }
 
 const isSearchCursor = (v: Record<string, unknown>): v is { r: number; s: number } => typeof v.r === 'number' && Number.isFinite(v.r) && Number.isSafeInteger(v.s);
+const isLineageCursor = (v: Record<string, unknown>): v is { d: number; p: string; k: string; n: string; v: string } =>
+  Number.isSafeInteger(v.d) && typeof v.p === 'string' && typeof v.k === 'string' && typeof v.n === 'string' && typeof v.v === 'string';
 const isRunCursor = (v: Record<string, unknown>): v is { i: string } => typeof v.i === 'string' && /^[0-9]{1,19}$/.test(v.i);
 
 /** Lower-cased words of a free-text query (letters and digits; `user_amount-7d` → user, amount, 7d). */
@@ -371,18 +381,26 @@ export class RegistryQueries {
   }
 
   /**
-   * The lineage graph around a root (its default variant when `variant` is null) up to `depth` hops, upstream,
-   * downstream or both, in one statement of recursive CTEs; null when the root does not exist. `union` keeps one
-   * row per (resource, distance) and the distance bound ends every walk, so a cycle (which apply refuses, but a
-   * hand-edited table could hold) cannot make it loop. Each resource appears once, at its shortest distance,
-   * nearest first; the edges are all those between returned resources.
+   * One page of the lineage graph around a root (its default variant when `variant` is null) up to `depth` hops,
+   * upstream, downstream or both, in one statement of recursive CTEs; null when the root does not exist. `union`
+   * keeps one row per (resource, distance) and the distance bound ends every walk, so a cycle (which apply
+   * refuses, but a hand-edited table could hold) cannot make it loop. Each resource appears once, at its shortest
+   * distance, ordered by (distance, side, kind, name, variant); the cursor is keyset on that order. An edge
+   * between two walked resources belongs to the page of its later end in that order, so the pages' edges
+   * partition the graph's edges and each connects resources of its own or an earlier page.
+   *
+   * Applies only add resources that reference existing ones (definitions are immutable), so they never shorten
+   * a walked resource's distance: pages stay stable while the registry grows (a resource added before the
+   * cursor is simply not on a later page).
    */
   async lineage(
     root: { kind: ResourceKind; name: string; variant: string | null },
     direction: { upstream: boolean; downstream: boolean },
     depth: number,
+    page: { first: number; after?: string | null | undefined } = { first: MAX_LINEAGE_PAGE },
   ): Promise<LineageGraph | null> {
     const bounded = Math.min(Math.max(Math.trunc(depth), 0), MAX_TRAVERSAL_DEPTH);
+    const after = page.after ? decodeCursor(page.after, '/lineage/after', isLineageCursor) : null;
     const { rows } = await this.#db.query(
       `with recursive
        root as (
@@ -411,29 +429,60 @@ export class RegistryQueries {
          select kind, name, variant, 0, 'ROOT' from root
        ),
        nodes as (
-         select distinct on (kind, name, variant) kind, name, variant, distance, side
-         from walked
-         order by kind, name, variant, distance, side
+         select n.*, row_number() over (order by n.distance, n.side, n.kind, n.name, n.variant) as ord, count(*) over () as total
+         from (
+           select distinct on (kind, name, variant) kind, name, variant, distance, side
+           from walked
+           order by kind, name, variant, distance, side
+         ) n
+       ),
+       page as (
+         select * from nodes n
+         where $7::integer is null or (n.distance, n.side, n.kind, n.name, n.variant) > ($7::integer, $8::text, $9::text, $10::text, $11::text)
+         order by n.ord
+         limit $12
+       ),
+       kept as (
+         select * from page order by ord limit ($12 - 1)
        )
-       select ${RECORD_COLUMNS}, n.distance, n.side,
-         (select coalesce(jsonb_agg(jsonb_build_array(e.to_kind, e.to_name, e.to_variant) order by e.to_kind, e.to_name, e.to_variant), '[]'::jsonb)
-          from lineage_edges e join nodes t on t.kind = e.to_kind and t.name = e.to_name and t.variant = e.to_variant
-          where e.from_kind = n.kind and e.from_name = n.name and e.from_variant = n.variant) as edges_out
-       from nodes n join resources r on r.kind = n.kind and r.name = n.name and r.variant = n.variant
-       order by n.distance, n.side, r.kind, r.name, r.variant`,
-      [root.kind, root.name, root.variant, bounded, direction.downstream, direction.upstream],
+       select ${RECORD_COLUMNS}, n.distance, n.side, n.total, n.ord, (select count(*) from page) as fetched,
+         (select coalesce(jsonb_agg(x.edge), '[]'::jsonb) from (
+            select jsonb_build_array(n.kind, n.name, n.variant, e.to_kind, e.to_name, e.to_variant) as edge
+            from lineage_edges e join nodes t on t.kind = e.to_kind and t.name = e.to_name and t.variant = e.to_variant
+            where e.from_kind = n.kind and e.from_name = n.name and e.from_variant = n.variant and t.ord < n.ord
+            union all
+            select jsonb_build_array(e.from_kind, e.from_name, e.from_variant, n.kind, n.name, n.variant)
+            from lineage_edges e join nodes f on f.kind = e.from_kind and f.name = e.from_name and f.variant = e.from_variant
+            where e.to_kind = n.kind and e.to_name = n.name and e.to_variant = n.variant and f.ord < n.ord
+          ) x) as edges
+       from kept n join resources r on r.kind = n.kind and r.name = n.name and r.variant = n.variant
+       union all
+       select null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+         null, null, (select count(*) from nodes), null, (select count(*) from page), null
+       where exists (select 1 from root) and not exists (select 1 from kept)
+       order by ord`,
+      [root.kind, root.name, root.variant, bounded, direction.downstream, direction.upstream, after?.d ?? null, after?.p ?? null, after?.k ?? null, after?.n ?? null, after?.v ?? null, page.first + 1],
     );
     if (rows.length === 0) return null;
-    const nodes = rows.map((row) => ({ record: toRecord(row), distance: Number(row.distance), side: row.side as LineageSide }));
-    const edges = rows
+    const total = Number(rows[0]!.total);
+    const kept = rows.filter((row) => row.kind !== null);
+    const nodes = kept.map((row) => ({ record: toRecord(row), distance: Number(row.distance), side: row.side as LineageSide }));
+    const edges = kept
       .flatMap((row) =>
-        (row.edges_out as [ResourceKind, string, string][]).map(([kind, name, variant]) => ({
-          from: { kind: row.kind as ResourceKind, name: row.name as string, variant: row.variant as string },
-          to: { kind, name, variant },
+        (row.edges as [ResourceKind, string, string, ResourceKind, string, string][]).map(([fk, fn, fv, tk, tn, tv]) => ({
+          from: { kind: fk, name: fn, variant: fv },
+          to: { kind: tk, name: tn, variant: tv },
         })),
       )
       .sort((a, b) => compareIds(a.from, b.from) || compareIds(a.to, b.to));
-    return { nodes, edges };
+    const last = nodes.at(-1);
+    return {
+      nodes,
+      edges,
+      total,
+      hasNextPage: Number(rows[0]!.fetched) > page.first,
+      endCursor: last ? encodeCursor({ d: last.distance, p: last.side, k: last.record.kind, n: last.record.name, v: last.record.variant }) : null,
+    };
   }
 
   /** Everything downstream of the seeds, any depth, once per (resource, cause) at its shortest distance. */

@@ -5,6 +5,7 @@ import type { TrellisConfig } from '../../config/config-schema.js';
 import { RegistryQueries } from '../../registry/registry-queries.js';
 import type { Registry } from '../../registry/registry.js';
 import { authenticate } from '../plugins/auth.js';
+import { DISCOVERY_CHANNEL, DiscoveryCache } from './discovery-cache.js';
 import type { GraphqlContext } from './graphql-context.js';
 import { formatGraphqlErrors } from './graphql-error-formatter.js';
 import { graphqlLoaders } from './graphql-loaders.js';
@@ -30,11 +31,20 @@ export interface GraphqlPluginOptions {
 /**
  * GraphQL discovery at `/graphql` (mercurius), encapsulated: the endpoint requires an API key with the `read`
  * scope; depth and complexity are limited from config before anything runs; batched queries are refused;
- * GraphiQL (`/graphiql`, static and keyless) is served only when `graphql.graphiql` is set.
+ * GraphiQL (`/graphiql`, static and keyless) is served only when `graphql.graphiql` is set. Search and lineage
+ * results are cached across requests until the registry changes (`graphql.resultCache`; see discovery-cache.ts).
  */
 export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions): Promise<void> {
   const { config, registry, keys } = options;
   const queries = new RegistryQueries(registry.database);
+  const cache = new DiscoveryCache(queries, config.resultCache);
+  if (cache.enabled) {
+    const unlisten = await registry.database.listen(DISCOVERY_CHANNEL, () => cache.invalidate());
+    app.addHook('onClose', async () => unlisten());
+    // The notification reaches the listener after the commit; this makes an apply visible to the applying
+    // process before `apply` returns (its own next query sees it).
+    registry.onApplied(async () => cache.invalidate());
+  }
 
   // The SDL (openapi/schema.graphql) documents this endpoint; keep its routes out of the OpenAPI document.
   app.addHook('onRoute', (route) => {
@@ -58,6 +68,7 @@ export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPlugin
       principal: request.principal,
       registry,
       batch: new RegistryBatch(queries),
+      cache,
     }),
   });
 }

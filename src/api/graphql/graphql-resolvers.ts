@@ -2,7 +2,7 @@ import type { FragmentDefinitionNode, GraphQLResolveInfo, SelectionSetNode } fro
 import type { IResolvers } from 'mercurius';
 import { TrellisError, notFound } from '../../errors/trellis-error.js';
 import type { RunRecord, SearchOptions } from '../../registry/registry-queries.js';
-import { formatRef, idKey } from '../../registry/resource-ref.js';
+import { formatRef, idKey, type ResourceId } from '../../registry/resource-ref.js';
 import type { ResourceKind } from '../../registry/resource-schemas.js';
 import type { GraphqlContext } from './graphql-context.js';
 import { scalarResolvers } from './graphql-scalars.js';
@@ -30,6 +30,8 @@ interface LineageArgs {
   variant?: string | null;
   direction: 'UPSTREAM' | 'DOWNSTREAM' | 'BOTH';
   depth: number;
+  first: number;
+  after?: string | null;
 }
 
 interface SearchConnection {
@@ -74,7 +76,7 @@ const query = {
       allVariants: args.allVariants,
     };
     const withTotal = info.fieldNodes.some((node) => selects(node.selectionSet, 'totalCount', info.fragments));
-    const page = await ctx.batch.queries.search({ ...options, first: pageSize(args.first, '/search/first'), after: args.after ?? null, withTotal });
+    const page = await ctx.cache.search({ ...options, first: pageSize(args.first, '/search/first'), after: args.after ?? null, withTotal });
     const edges = page.hits.map((hit) => ({ cursor: hit.cursor, rank: hit.rank, node: ctx.batch.adopt(hit.record) }));
     return {
       options,
@@ -90,14 +92,21 @@ const query = {
       throw new TrellisError('TRELLIS_ERR_VALIDATION', { pointer: '/lineage/depth', reason: `must be between 1 and ${MAX_LINEAGE_DEPTH}` }, { details: { pointer: '/lineage/depth' } });
     }
     const kind = kindFromEnum(args.kind);
-    const graph = await ctx.batch.queries.lineage({ kind, name: args.name, variant: args.variant ?? null }, { upstream: args.direction !== 'DOWNSTREAM', downstream: args.direction !== 'UPSTREAM' }, args.depth);
+    const page = { first: pageSize(args.first, '/lineage/first'), after: args.after ?? null };
+    const root = { kind, name: args.name, variant: args.variant ?? null };
+    const graph = await ctx.cache.lineage(root, { upstream: args.direction !== 'DOWNSTREAM', downstream: args.direction !== 'UPSTREAM' }, args.depth, page);
     if (!graph) throw notFound(kind, args.variant ? formatRef(args.name, args.variant) : args.name);
     const nodes = graph.nodes.map((n) => ({ resource: ctx.batch.adopt(n.record), distance: n.distance, position: n.side }));
+    const rootNode = nodes.find((n) => n.position === 'ROOT')?.resource;
+    // Edge ends on earlier pages (and the root, after the first page) are loaded in one batch.
     const byKey = new Map(nodes.map((n) => [idKey(n.resource), n.resource]));
+    const resource = (id: ResourceId) => byKey.get(idKey(id)) ?? ctx.batch.resource(id);
     return {
-      root: nodes.find((n) => n.position === 'ROOT')!.resource,
+      root: rootNode ?? findResource(ctx.batch, kind, args.name, args.variant),
       nodes,
-      edges: graph.edges.map((e) => ({ from: byKey.get(idKey(e.from))!, to: byKey.get(idKey(e.to))! })),
+      edges: graph.edges.map((e) => ({ from: resource(e.from), to: resource(e.to) })),
+      pageInfo: { hasNextPage: graph.hasNextPage, endCursor: graph.endCursor },
+      totalCount: graph.total,
     };
   },
 
@@ -137,7 +146,7 @@ export const graphqlResolvers = {
   [typeNames.training_set]: { ...resourceFields },
   [typeNames.feature_service]: { ...resourceFields },
   SearchConnection: {
-    totalCount: (connection: SearchConnection, _args: unknown, ctx: GraphqlContext) => connection.totalCount ?? ctx.batch.queries.searchCount(connection.options),
+    totalCount: (connection: SearchConnection, _args: unknown, ctx: GraphqlContext) => connection.totalCount ?? ctx.cache.searchCount(connection.options),
   },
   Impact: {
     affected: (impact: Impact, args: { kinds?: string[] | null }) => affectedOfKinds(impact, args.kinds?.map(kindFromEnum) as ResourceKind[] | undefined),

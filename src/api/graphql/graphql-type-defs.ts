@@ -88,9 +88,18 @@ type Query {
   """
   The lineage graph around one resource: every resource within \`depth\` hops (1 to 25) upstream (what it is
   built from), downstream (what is built from it) or both, and the edges between them. The default variant when
-  \`variant\` is omitted.
+  \`variant\` is omitted. Paged by resource, nearest first: \`first\` is 1 to 100; pass \`pageInfo.endCursor\`
+  as \`after\` for the next page.
   """
-  lineage(kind: ResourceKind!, name: String!, variant: String, direction: LineageDirection = BOTH, depth: Int = 3): Lineage!
+  lineage(
+    kind: ResourceKind!
+    name: String!
+    variant: String
+    direction: LineageDirection = BOTH
+    depth: Int = 3
+    first: Int = 100
+    after: String
+  ): LineageConnection!
 
   """
   What applying these definitions (the \`resources\` of \`POST /v1/apply\`) would do, without applying them: the
@@ -285,12 +294,23 @@ enum LineagePosition {
   DOWNSTREAM
 }
 
-type Lineage {
+"""
+One page of a lineage graph. Resources are ordered by distance, position, kind, name and variant; the cursor
+keeps that order, so pages neither repeat nor skip a resource while other resources are applied (new ones
+sorting before the cursor are not shown).
+"""
+type LineageConnection {
   root: Resource!
-  "Every resource within the depth, once, nearest first."
+  "This page's resources: every resource within the depth appears once, on one page, nearest first."
   nodes: [LineageNode!]!
-  "Every edge between two returned resources."
+  """
+  Edges whose later end (in the order of \`nodes\`) is on this page: together the pages list every edge between
+  two resources of the graph once, and each edge joins resources of this page or an earlier one.
+  """
   edges: [LineageEdge!]!
+  pageInfo: PageInfo!
+  "Resources in the whole graph, over every page."
+  totalCount: Int!
 }
 
 type LineageNode {
