@@ -54,3 +54,6 @@ export { DuckDbSqlCompiler } from './sql/duckdb/duckdb-sql-compiler.js';
 export { SnowflakeSqlCompiler } from './sql/snowflake/snowflake-sql-compiler.js';
 export { BigQuerySqlCompiler } from './sql/bigquery/bigquery-sql-compiler.js';
 export { createSqlCompiler } from './sql/create-sql-compiler.js';
+export type { StreamWindowFeatureSpec, StreamWindowFunction, StreamWindowJoin, StreamWindowPlan, StreamWindowSpec, StreamWindowSpine } from './plan/plan-stream-window.js';
+export { planStreamWindow, planStreamWindowJoin } from './plan/plan-stream-window.js';
+export { compileStreamWindow } from './sql/stream-window-sql.js';

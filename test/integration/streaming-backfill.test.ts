@@ -1,0 +1,205 @@
+/**
+ * Online/offline consistency of stream features: random events (fast-check) are produced to Kafka and consumed into
+ * tiles by a stream worker, and the same events are loaded into the topic's offline copy on DuckDB and Postgres.
+ * For every feature (count/sum/avg/min/max over sliding and tumbling windows, `last` with and without a window),
+ * key and time t, the online value read at t equals the training-set value at t compiled from the same definition
+ * (planStreamWindow + compileStreamWindow), and the `asOf` backfill equals the online value at asOf.
+ */
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDuckDbOfflineStore } from '../../adapters/duckdb/index.js';
+import { createKafkaStreamProvider, type KafkaStreamProvider } from '../../adapters/kafka/index.js';
+import { createPostgresOfflineStore } from '../../adapters/postgres/index.js';
+import { createRedisTileStore, type RedisTileStore } from '../../adapters/redis/redis-tile-store.js';
+import { compileStreamWindow, planStreamWindow } from '../../src/compiler/index.js';
+import type { OfflineStore } from '../../src/spi/offline-store.js';
+import { streamFeatureOverCopy } from '../../src/streaming/stream-backfill.js';
+import type { StreamFeatureSpec, StreamJob } from '../../src/streaming/stream-job.js';
+import { readStreamFeatures } from '../../src/streaming/stream-reader.js';
+import { StreamWorker } from '../../src/streaming/stream-worker.js';
+import { tileLayout, type StreamAggregationFn } from '../../src/streaming/tiles.js';
+import { clearRedisPrefix, createKafkaTopic, createRedisPrefix, createTestDatabase, kafkaBrokers, redisUrl, uniqueId, type TestDatabase } from '../support/services.js';
+import { waitCaughtUp } from '../unit/streaming/stream-test-helpers.js';
+
+const prefix = createRedisPrefix('stream-backfill');
+const admin = new Redis(redisUrl(), { lazyConnect: true });
+const LATENESS = 3_600_000; // nothing is dropped: the copy holds exactly the events the stream applied
+let provider: KafkaStreamProvider;
+let tiles: RedisTileStore;
+let pgDatabase: TestDatabase;
+const warehouses: { name: string; store: OfflineStore }[] = [];
+
+interface Event {
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly ts: number;
+  readonly value: number | null;
+}
+
+function job(topic: string): StreamJob {
+  const variant = `v${uniqueId()}`;
+  const feature = (name: string, fn: StreamAggregationFn, windowMs: number | null, slideMs: number | null, column = true): StreamFeatureSpec => ({
+    id: `${name}@${variant}`,
+    entity: 'user@default',
+    layout: windowMs === null ? tileLayout({ fn, allowedLatenessMs: LATENESS }) : tileLayout({ fn, windowMs, slideMs, allowedLatenessMs: LATENESS }),
+    onlineProvider: 'cache@default',
+    keyFields: ['user_id'],
+    valueField: column ? 'amount' : null,
+    valueType: 'int',
+    ttlSeconds: undefined,
+  });
+  return {
+    source: {
+      id: 'txn@default', provider: 'events@default', topic, timestampField: 'ts', allowedLatenessMs: LATENESS,
+      fields: [{ name: 'user_id', type: 'string' }, { name: 'amount', type: 'int' }, { name: 'ts', type: 'timestamp' }],
+    },
+    features: [
+      feature('rows_60s', 'count', 60_000, 10_000, false),
+      feature('amounts_60s', 'count', 60_000, 20_000),
+      feature('sum_60s', 'sum', 60_000, 10_000),
+      feature('avg_30s', 'avg', 30_000, null),
+      feature('min_40s', 'min', 40_000, 20_000),
+      feature('max_20s', 'max', 20_000, null),
+      feature('last_30s', 'last', 30_000, 10_000),
+      feature('latest', 'last', null, null),
+    ],
+  };
+}
+
+beforeAll(async () => {
+  provider = await createKafkaStreamProvider({ brokers: kafkaBrokers(), clientId: 'trellis-stream-backfill-test' });
+  tiles = createRedisTileStore({ url: redisUrl(), keyPrefix: prefix });
+  pgDatabase = await createTestDatabase('stream_backfill');
+  warehouses.push({ name: 'duckdb', store: await createDuckDbOfflineStore({ path: ':memory:' }) });
+  warehouses.push({ name: 'postgres', store: await createPostgresOfflineStore({ connectionString: pgDatabase.url }) });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(warehouses.map((w) => w.store.close()));
+  await pgDatabase?.drop();
+  await tiles?.close();
+  await provider?.close();
+  await clearRedisPrefix(admin, prefix);
+  await admin.quit();
+});
+
+/** Random events: 3 partitions, keys a–d, times ±40 s around `base` in any order, some null amounts. */
+const eventsArb = (base: number) =>
+  fc
+    .array(
+      fc.record({
+        partition: fc.integer({ min: 0, max: 2 }),
+        key: fc.constantFrom('a', 'b', 'c', 'd'),
+        dt: fc.integer({ min: -40_000, max: 20_000 }),
+        value: fc.option(fc.integer({ min: -500, max: 500 }), { freq: 6 }),
+        sameTime: fc.boolean(),
+      }),
+      { minLength: 1, maxLength: 150 },
+    )
+    .map((raw) => {
+      const offsets = [0, 0, 0];
+      // sameTime: reuse the previous event time, so `last` needs the (partition, offset) tie-break.
+      let previous = base;
+      return raw.map((r): Event => {
+        const ts = r.sameTime ? previous : base + r.dt;
+        previous = ts;
+        return { partition: r.partition, offset: offsets[r.partition]!++, key: r.key, ts, value: r.value };
+      });
+    });
+
+async function produce(topic: string, events: readonly Event[]): Promise<void> {
+  const producer = await provider.producer();
+  for (const partition of [0, 1, 2]) {
+    const messages = events.filter((e) => e.partition === partition).map((e) => ({ partition, key: e.key, value: JSON.stringify({ user_id: e.key, amount: e.value, ts: e.ts }) }));
+    if (messages.length > 0) await producer.send({ topic, messages });
+  }
+}
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+describe('stream features: online tiles = SQL over the offline copy', () => {
+  it('for random events, every feature, key and time agree on DuckDB and Postgres (training set and asOf backfill)', async () => {
+    const base = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
+    await fc.assert(
+      fc.asyncProperty(eventsArb(base), async (events) => {
+        const topic = await createKafkaTopic('stream-backfill', 3);
+        const streamJob = job(topic);
+        await produce(topic, events);
+        const worker = new StreamWorker({ job: streamJob, provider, tileStoreFor: async () => tiles, groupId: `g-${uniqueId()}` });
+        await worker.start();
+        try {
+          await waitCaughtUp(provider, worker.groupId, topic);
+        } finally {
+          await worker.stop();
+        }
+        expect(worker.stats.dropped).toBe(0);
+
+        const keys = ['a', 'b', 'c', 'd', 'e'];
+        const times = [base - 30_000, base + 5_000, base + 19_999, base + 20_000, base + 25_001, base + 35_000, base + 90_000];
+        const online = new Map<number, Awaited<ReturnType<typeof readStreamFeatures>>>();
+        for (const t of times) online.set(t, await readStreamFeatures(tiles, streamJob.features, keys.map((k) => [k]), t));
+
+        const copy = `events_${uniqueId()}`;
+        const spine = `spine_${uniqueId()}`;
+        for (const { name, store } of warehouses) {
+          await store.executor.loadRows(
+            { name: copy },
+            [{ name: 'user_id', type: 'string' }, { name: 'amount', type: 'int64' }, { name: 'event_time', type: 'timestamptz' }, { name: 'kafka_partition', type: 'int64' }, { name: 'kafka_offset', type: 'int64' }],
+            events.map((e) => [e.key, e.value, new Date(e.ts), e.partition, e.offset]),
+          );
+          await store.executor.loadRows({ name: spine }, [{ name: 'user_id', type: 'string' }, { name: 'label_time', type: 'timestamptz' }], times.flatMap((t) => keys.map((k) => [k, new Date(t)])));
+          const features = streamJob.features.map((f) =>
+            streamFeatureOverCopy(f, { source: { relation: { name: copy }, timestampColumn: 'event_time' }, orderColumns: ['kafka_partition', 'kafka_offset'] }),
+          );
+          const trainingSet = compileStreamWindow(store.compiler, planStreamWindow({ spine: { relation: { name: spine }, keyColumns: ['user_id'], timestampColumn: 'label_time' }, features }));
+          const rows = await store.executor.query(trainingSet);
+          expect(rows.length).toBe(times.length * keys.length);
+          for (const row of rows) {
+            const t = new Date(row.label_time as string | Date).getTime();
+            const i = keys.indexOf(row.user_id as string);
+            streamJob.features.forEach((f, j) => {
+              // An unwindowed `last` online is the latest event received, also one timed after t; the training set
+              // is point-in-time (ts ≤ t). They agree once t is past the key's events, as for any real read time.
+              if (f.layout.windowMs === null && events.some((e) => e.key === row.user_id && e.ts > t)) return;
+              const want = online.get(t)![i]![j]?.value ?? null;
+              const got = num(row[`${f.id.replace('@', '__')}`]);
+              if (f.layout.fn === 'avg' && typeof want === 'number') expect(got, `${name} ${f.id} ${row.user_id} @${t - base}`).toBeCloseTo(want, 9);
+              else expect(got, `${name} ${f.id} ${row.user_id} @${t - base}`).toBe(want);
+            });
+          }
+          // Backfill: one value per key with events, as of a time.
+          const asOf = base + 25_001;
+          const backfill = await store.executor.query(compileStreamWindow(store.compiler, planStreamWindow({ spine: { asOf: new Date(asOf) }, features })));
+          const withEvents = [...new Set(events.filter((e) => e.ts <= asOf).map((e) => e.key))].sort();
+          expect(backfill.map((r) => r.user_id).sort()).toEqual(withEvents);
+          for (const row of backfill) {
+            const i = keys.indexOf(row.user_id as string);
+            streamJob.features.forEach((f, j) => {
+              if (f.layout.windowMs === null && events.some((e) => e.key === row.user_id && e.ts > asOf)) return;
+              const want = online.get(asOf)![i]![j]?.value ?? null;
+              const got = num(row[`${f.id.replace('@', '__')}`]);
+              if (f.layout.fn === 'avg' && typeof want === 'number') expect(got).toBeCloseTo(want, 9);
+              else expect(got, `${name} backfill ${f.id} ${row.user_id}`).toBe(want);
+            });
+          }
+          await store.executor.dropTable({ name: copy });
+          await store.executor.dropTable({ name: spine });
+        }
+      }),
+      { numRuns: 4 },
+    );
+  }, 300_000);
+
+  it('refuses a window that is not a multiple of its slide and a windowless aggregation, naming the field', () => {
+    const source = { relation: { name: 'events' }, timestampColumn: 'ts' };
+    const spine = { asOf: new Date(0) };
+    expect(() => planStreamWindow({ spine, features: [{ name: 'x', variant: 'v', source, entityKeyColumns: ['k'], fn: 'sum', column: 'a', windowMs: 60_000, slideMs: 25_000 }] })).toThrow(
+      expect.objectContaining({ code: 'TRELLIS_ERR_INVALID_DEFINITION', details: expect.objectContaining({ pointer: '/features/0/slideMs' }) }),
+    );
+    expect(() => planStreamWindow({ spine, features: [{ name: 'x', variant: 'v', source, entityKeyColumns: ['k'], fn: 'max', column: 'a' }] })).toThrow(
+      expect.objectContaining({ details: expect.objectContaining({ pointer: '/features/0/windowMs' }) }),
+    );
+  });
+});
