@@ -16,6 +16,7 @@ import {
   type OnlineCell,
   type OnlineTableRef,
   type OnlineTableSpec,
+  type OnlineValue,
   type OnlineWriteResult,
   type OnlineWriteRow,
 } from '../../src/spi/online-store.js';
@@ -224,40 +225,43 @@ export class RedisOnlineStore extends OnlineStoreBase {
     if (spec === null) throw new OnlineStoreError('TRELLIS_ERR_NOT_FOUND', { kind: 'online table', ref: this.#layout.metaField(entity, table) });
     const n = rows.length;
     if (n === 0) return { written: 0, skippedOlder: 0 };
-    const keys = new Array<string>(n);
-    const cells = new Array<string>(n);
-    const start = this.#layout.rowKeyStart(entity);
-    const type = spec.valueType;
-    for (let i = 0; i < n; i++) {
-      const row = rows[i] as OnlineWriteRow;
-      keys[i] = `${start}${keyAt(row.key, `/rows/${i}/key`)}}`;
-      assertEventTs(row.eventTs, `/rows/${i}/eventTs`);
-      cells[i] = encodeOnlineCell(type, normalizeOnlineValue(type, row.value, `/rows/${i}/value`), row.eventTs);
-    }
     const ttlMs = spec.ttlSeconds === undefined ? 0 : spec.ttlSeconds * 1000;
-    return this.#run(this.#config.writeTimeoutMs, () => (this.#isCluster ? this.#casCluster(keys, table, ttlMs, cells) : this.#casStandalone(keys, table, ttlMs, cells)));
+    if (this.#isCluster) {
+      const keys = new Array<string>(n);
+      const cells = new Array<string>(n);
+      const start = this.#layout.rowKeyStart(entity);
+      for (let i = 0; i < n; i++) {
+        keys[i] = rowKeyAt(start, rows[i] as OnlineWriteRow, i);
+        cells[i] = cellAt(spec.valueType, rows[i] as OnlineWriteRow, i);
+      }
+      return this.#run(this.#config.writeTimeoutMs, () => this.#casCluster(keys, table, ttlMs, cells));
+    }
+    // Standalone: every script call's arguments built in place (the whole batch is validated before any is sent).
+    const calls = casCalls(this.#layout.rowKeyStart(entity), spec.valueType, rows, this.#config.writeChunkRows, table, ttlMs);
+    return this.#run(this.#config.writeTimeoutMs, () => this.#casStandalone(calls));
   }
 
-  // EVALSHA, and EVAL for calls that meet a server without the script (first use, restart, new cluster node).
-  async #casStandalone(keys: string[], field: string, ttlMs: number, cells: string[]): Promise<OnlineWriteResult> {
-    const chunk = this.#config.writeChunkRows;
-    const calls: (string | number)[][] = [];
-    for (let from = 0; from < keys.length; from += chunk) calls.push(casArgs(keys, cells, from, Math.min(from + chunk, keys.length), field, ttlMs));
+  // EVALSHA, and EVAL for calls that meet a server without the script (first use, restart).
+  async #casStandalone(calls: readonly (string | number)[][]): Promise<OnlineWriteResult> {
     const batch = this.#conn.pipeline();
     for (const args of calls) batch.evalsha(CAS_SHA, args);
     const replies = (await batch.exec()) ?? [];
-    const retry = this.#conn.pipeline();
-    const results: [number, number][] = [];
-    let retries = 0;
-    for (const [i, [error, value]] of replies.entries()) {
-      if (error === null) results.push(value as [number, number]);
-      else if (isNoScript(error)) {
+    let written = 0;
+    let skippedOlder = 0;
+    let retry: RedisBatch | undefined;
+    for (let i = 0; i < replies.length; i++) {
+      const [error, value] = replies[i] as [Error | null, unknown];
+      if (error === null) {
+        written += (value as [number, number])[0];
+        skippedOlder += (value as [number, number])[1];
+      } else if (isNoScript(error)) {
+        retry ??= this.#conn.pipeline();
         retry.eval(REDIS_CAS_SCRIPT, calls[i] as (string | number)[]);
-        retries++;
       } else throw error;
     }
-    if (retries > 0) results.push(...(checkBatch(await retry.exec()) as [number, number][]));
-    return sumCas(results);
+    if (retry === undefined) return { written, skippedOlder };
+    const again = sumCas(checkBatch(await retry.exec()) as [number, number][]);
+    return { written: written + again.written, skippedOlder: skippedOlder + again.skippedOlder };
   }
 
   async #casCluster(keys: string[], field: string, ttlMs: number, cells: string[]): Promise<OnlineWriteResult> {
@@ -422,6 +426,64 @@ function keyAt(key: readonly EntityKeyValue[], pointer: string): string {
     }
     throw error;
   }
+}
+
+// The write path's per-row helpers build an error's JSON pointer only when there is an error.
+
+function rowKeyAt(start: string, row: OnlineWriteRow, i: number): string {
+  const key = row.key;
+  if (Array.isArray(key)) {
+    try {
+      return `${start}${encodeEntityKey(key)}}`;
+    } catch (error) {
+      throw withPointerPrefix(error, `/rows/${i}/key`);
+    }
+  }
+  return `${start}${keyAt(key, `/rows/${i}/key`)}}`;
+}
+
+function cellAt(type: OnlineTableSpec['valueType'], row: OnlineWriteRow, i: number): string {
+  const eventTs = row.eventTs;
+  if (!Number.isSafeInteger(eventTs)) assertEventTs(eventTs, `/rows/${i}/eventTs`);
+  let value: OnlineValue;
+  try {
+    value = normalizeOnlineValue(type, row.value, '');
+  } catch (error) {
+    throw withPointerPrefix(error, `/rows/${i}/value`);
+  }
+  return encodeOnlineCell(type, value, eventTs);
+}
+
+function withPointerPrefix(error: unknown, prefix: string): unknown {
+  if (!isOnlineStoreError(error, 'TRELLIS_ERR_VALIDATION')) return error;
+  return new OnlineStoreError('TRELLIS_ERR_VALIDATION', { pointer: prefix + error.params.pointer, reason: error.params.reason });
+}
+
+/** The CAS script's argument lists for `rows`, `chunk` rows per call (see redis-cas-script.ts for the layout). */
+function casCalls(
+  start: string,
+  type: OnlineTableSpec['valueType'],
+  rows: readonly OnlineWriteRow[],
+  chunk: number,
+  field: string,
+  ttlMs: number,
+): (string | number)[][] {
+  const n = rows.length;
+  const calls = new Array<(string | number)[]>(Math.ceil(n / chunk));
+  for (let from = 0, c = 0; from < n; from += chunk, c++) {
+    const count = Math.min(chunk, n - from);
+    const args = new Array<string | number>(2 * count + 3);
+    args[0] = count;
+    args[count + 1] = field;
+    args[count + 2] = ttlMs;
+    for (let j = 0; j < count; j++) {
+      const row = rows[from + j] as OnlineWriteRow;
+      args[1 + j] = rowKeyAt(start, row, from + j);
+      args[count + 3 + j] = cellAt(type, row, from + j);
+    }
+    calls[c] = args;
+  }
+  return calls;
 }
 
 function casArgs(keys: readonly string[], cells: readonly string[], from: number, to: number, field: string, ttlMs: number): (string | number)[] {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -18,11 +19,17 @@ import { ProviderPool } from '../../src/serving/provider-pool.js';
  * compare-and-set), per setup: DuckDB → embedded online store, and Postgres → Redis when TRELLIS_BENCH_PG_URL
  * names a fresh database (TRELLIS_BENCH_REDIS_URL, default redis://127.0.0.1:56379; keys under a random prefix,
  * removed afterwards). One source table of ENTITIES rows with 10 value columns; 10 features materialized one
- * after the other, so rows written = ENTITIES × 10. Full runs into an empty store.
+ * after the other, so rows written = ENTITIES × 10. Full runs into an empty store. CPU is this process's user +
+ * system time over the 10 runs (the registry is in-process PGlite, idle during the runs).
  *
- *   node dist/bench/materialize/materialize-bench.js      (TRELLIS_BENCH_ENTITIES, default 100000)
+ * With the Redis path, `redis-benchmark -P 32 -t hset` (pipelined HSET, the ceiling for one client) runs in the
+ * same script against the same server, when `redis-benchmark` is on PATH.
+ *
+ *   node dist/bench/materialize/materialize-bench.js
+ *   TRELLIS_BENCH_ENTITIES (default 100000), TRELLIS_BENCH_PATHS (default `duckdb,redis`; `redis` needs the URL)
  */
 const entities = Number(process.env.TRELLIS_BENCH_ENTITIES ?? 100_000);
+const paths = new Set((process.env.TRELLIS_BENCH_PATHS ?? 'duckdb,redis').split(',').map((p) => p.trim()));
 const FEATURES = 10;
 const columns = Array.from({ length: FEATURES }, (_, i) => `f${i}`);
 
@@ -60,6 +67,7 @@ async function bench(label: string, providers: Record<string, unknown>[], create
     );
     const task = materializationTask(registry, pool);
     const started = performance.now();
+    const cpuStarted = process.cpuUsage();
     let rows = 0;
     const perFeature: number[] = [];
     for (const c of columns) {
@@ -69,11 +77,14 @@ async function bench(label: string, providers: Record<string, unknown>[], create
       rows += result.rowsWritten!;
     }
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuStarted);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (rows !== entities * FEATURES) throw new Error(`${label}: wrote ${rows} rows, expected ${entities * FEATURES}`);
     const sorted = perFeature.sort((a, b) => a - b);
     console.log(
       `${label.padEnd(24)} ${entities} entities × ${FEATURES} features = ${rows} rows in ${seconds.toFixed(1)} s → ${Math.round(rows / seconds).toLocaleString('en')} rows/s ` +
-        `(per feature: min ${Math.round(sorted[0]!).toLocaleString('en')}, max ${Math.round(sorted[sorted.length - 1]!).toLocaleString('en')} rows/s; table load ${loadSeconds.toFixed(1)} s)`,
+        `(per feature: min ${Math.round(sorted[0]!).toLocaleString('en')}, max ${Math.round(sorted[sorted.length - 1]!).toLocaleString('en')} rows/s; ` +
+        `CPU ${cpuSeconds.toFixed(1)} s = ${Math.round(rows / cpuSeconds).toLocaleString('en')} rows per CPU-second; table load ${loadSeconds.toFixed(1)} s)`,
     );
   } finally {
     await pool.close();
@@ -85,7 +96,7 @@ async function bench(label: string, providers: Record<string, unknown>[], create
 
 const valuesSql = (random: string) => columns.map((c) => `${random} AS ${c}`).join(', ');
 
-await bench(
+if (paths.has('duckdb')) await bench(
   'DuckDB → embedded',
   [
     { kind: 'provider', name: 'wh', type: 'duckdb', roles: ['offline'], config: { path: 'bench.duckdb' } },
@@ -101,7 +112,7 @@ await bench(
 );
 
 const pgUrl = process.env.TRELLIS_BENCH_PG_URL;
-if (pgUrl) {
+if (pgUrl && paths.has('redis')) {
   const redisUrl = process.env.TRELLIS_BENCH_REDIS_URL ?? 'redis://127.0.0.1:56379';
   const prefix = `trellis:bench:${randomBytes(4).toString('hex')}:`;
   process.env.TRELLIS_BENCH_WH_URL = pgUrl;
@@ -131,6 +142,20 @@ if (pgUrl) {
       redis.disconnect();
     },
   );
-} else {
+  redisBenchmark(new URL(redisUrl));
+} else if (paths.has('redis')) {
   console.log('Postgres → Redis: skipped (set TRELLIS_BENCH_PG_URL to a fresh database)');
+}
+
+/** The same server's pipelined HSET rate, from redis-benchmark (skipped when it is not installed). */
+function redisBenchmark(url: URL): void {
+  const args = ['-h', url.hostname, '-p', url.port || '6379', '-P', '32', '-t', 'hset', '-n', '1000000', '-q'];
+  try {
+    const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    // -q prints progress lines ending in \r before the summary; keep the summary.
+    const summary = out.split(/[\r\n]+/).filter((line) => /requests per second/.test(line)).pop() ?? out.trim();
+    console.log(`${'redis-benchmark'.padEnd(24)} ${args.join(' ')}: ${summary.trim()}`);
+  } catch (error) {
+    console.log(`redis-benchmark: skipped (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+  }
 }

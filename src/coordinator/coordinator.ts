@@ -35,6 +35,12 @@ export interface TaskResult {
   readonly rowsWritten?: number;
   /** Opaque progress marker (e.g. the greatest event time written), handed to the next run as `previousWatermark`. */
   readonly watermark?: string;
+  /**
+   * Something an operator should look at although the run succeeded (e.g. 0 rows read from a non-empty source).
+   * The run is READY; the warning goes into its logs and becomes the resource's status message (until a run
+   * without a warning clears it).
+   */
+  readonly warning?: string;
 }
 
 /**
@@ -455,11 +461,16 @@ export class Coordinator {
       return;
     }
     if (failure === null && result !== null) {
-      const outcome: TaskOutcome = { rowsRead: result.rowsRead, rowsWritten: result.rowsWritten, watermark: result.watermark };
+      const outcome: TaskOutcome = { rowsRead: result.rowsRead, rowsWritten: result.rowsWritten, watermark: result.watermark, warning: result.warning };
       const counts = [result.rowsRead !== undefined ? `${result.rowsRead} rows read` : null, result.rowsWritten !== undefined ? `${result.rowsWritten} rows written` : null]
         .filter((c) => c !== null)
         .join(', ');
-      const entry = logEntry('info', `READY in ${elapsed}${counts ? ` (${counts})` : ''}${cancelRequested ? '; the cancel request came after the task had finished' : ''}`, meta);
+      const entry = logEntry(
+        result.warning ? 'warn' : 'info',
+        `READY in ${elapsed}${counts ? ` (${counts})` : ''}${result.warning ? ` with a warning: ${result.warning}` : ''}` +
+          `${cancelRequested ? '; the cancel request came after the task had finished' : ''}`,
+        meta,
+      );
       await this.#record(run, logs, entry, (all) => this.store.complete(lease, outcome, all));
       return;
     }

@@ -64,6 +64,8 @@ export interface TaskOutcome {
   readonly rowsRead?: number | undefined;
   readonly rowsWritten?: number | undefined;
   readonly watermark?: string | undefined;
+  /** Becomes the resource's status message (null clears an earlier one). */
+  readonly warning?: string | undefined;
 }
 
 const RUN_COLUMNS = `id, kind, name, variant, task, status, attempts, max_attempts, not_before, lease_owner, lease_expires_at,
@@ -327,16 +329,28 @@ export class RunStore {
   // The outcome writes below are single statements (data-modifying CTEs), not transactions: they are what a
   // worker must get through while the database is failing over, and one statement needs one round trip.
 
-  /** RUNNING → READY (and the resource READY). Returns null when the lease was lost (the result is discarded). */
+  /**
+   * RUNNING → READY, and the resource READY with the outcome's warning as its status message (none: null).
+   * Returns null when the lease was lost (the result is discarded).
+   */
   async complete(lease: Lease, outcome: TaskOutcome, logs: readonly RunLogEntry[] = []): Promise<Run | null> {
     const { rows } = await this.#db.query<RunRow>(
       `with done as (
          update runs set status = 'READY', finished_at = now(), lease_expires_at = null, error = null,
            rows_read = $4, rows_written = $5, watermark = coalesce($6, watermark), logs = ${appendLogsSql('$7')}
          where id = $1 and ${FENCE} returning ${RUN_COLUMNS}
-       ), resource as (${RESOURCE_STATUS_SQL('READY', 'null')})
+       ), resource as (${RESOURCE_STATUS_SQL('READY', '$8::text')})
        select * from done`,
-      [lease.run.id, lease.owner, lease.attempt, outcome.rowsRead ?? null, outcome.rowsWritten ?? null, outcome.watermark ?? null, JSON.stringify(logs)],
+      [
+        lease.run.id,
+        lease.owner,
+        lease.attempt,
+        outcome.rowsRead ?? null,
+        outcome.rowsWritten ?? null,
+        outcome.watermark ?? null,
+        JSON.stringify(logs),
+        outcome.warning ? clip(outcome.warning) : null,
+      ],
     );
     if (!rows[0]) return null;
     await this.settle('promote');

@@ -240,10 +240,15 @@ describe.each(setups)('materialization %s', (_label, setup) => {
   });
 
   it('a failing query ends FAILED with the engine error, and the feature says why', async () => {
-    await apply([
+    const ghost = [
       { kind: 'source', name: 'ghost', provider: 'wh', table: 'no_such_table', timestampColumn: 'ts' },
       { kind: 'feature', name: 'ghost_amount', entity: 'user', source: 'ghost', column: 'amount', valueType: 'float', onlineProvider: 'kv' },
-    ]);
+    ];
+    // Apply refuses the missing table; with the check skipped (as for a table dropped after apply) the run fails.
+    const refused = await t.app.inject({ method: 'POST', url: '/v1/apply', headers: t.auth, payload: { resources: ghost } });
+    expect(refused.json().error).toMatchObject({ code: 'TRELLIS_ERR_MISSING_TABLE', details: { pointer: '/resources/0/table' } });
+    const skipped = await t.app.inject({ method: 'POST', url: '/v1/apply?verify=false', headers: t.auth, payload: { resources: ghost } });
+    expect(skipped.statusCode, skipped.body).toBe(200);
     const run = await waitFor((await latestRun('ghost_amount')).id);
     expect(run.status).toBe('FAILED');
     expect(run.error).toMatch(/no_such_table/);
@@ -261,6 +266,35 @@ describe.each(setups)('materialization %s', (_label, setup) => {
     const run = await waitFor((await latestRun('future_amount')).id);
     expect(run.status).toBe('READY');
     expect(run.rowsRead).toBe(0);
-    expect(run.logs.some((l) => l.level === 'warn' && /read 0 rows from future@default, which has 1 rows/.test(l.message))).toBe(true);
+    const flag = /read 0 rows from future@default, which has 1 rows/;
+    // The flag is in the run as the API shows it, and on the feature's status (the READY outcome keeps it).
+    const shown = await t.app.inject({ method: 'GET', url: `/v1/runs/${run.id}`, headers: t.auth });
+    expect(shown.statusCode, shown.body).toBe(200);
+    const logs = shown.json().logs as { level: string; message: string }[];
+    expect(logs.some((l) => l.level === 'warn' && flag.test(l.message))).toBe(true);
+    expect(logs.some((l) => l.level === 'warn' && /^READY in .* with a warning: read 0 rows/.test(l.message))).toBe(true);
+    const feature = await t.app.inject({ method: 'GET', url: '/v1/feature/future_amount/default', headers: t.auth });
+    expect(feature.statusCode, feature.body).toBe(200);
+    expect(feature.json().resource).toMatchObject({ status: 'READY', statusMessage: expect.stringMatching(flag) });
+
+    // A run that reads the row (as of after its event time) clears the flag.
+    const later = await waitFor(await trigger('future_amount', { asOf: new Date(Date.now() + 11 * DAY).toISOString() }));
+    expect(later).toMatchObject({ status: 'READY', rowsRead: 1, rowsWritten: 1 });
+    expect(later.logs.some((l) => l.level === 'warn')).toBe(false);
+    expect((await t.registry.get('feature', 'future_amount', 'default')).statusMessage).toBeNull();
+  });
+
+  it('a filter that matches no row of a non-empty source (asOf before every event) is flagged too', async () => {
+    const before = await readAll();
+    const run = await waitFor(await trigger('last_amount', { asOf: new Date(Date.now() - 30 * DAY).toISOString(), full: true }));
+    expect(run).toMatchObject({ status: 'READY', rowsRead: 0 });
+    const flag = new RegExp(`read 0 rows from txns@default, which has ${rows.length} rows`);
+    expect(run.logs.some((l) => l.level === 'warn' && flag.test(l.message))).toBe(true);
+    expect((await t.registry.get('feature', 'last_amount', 'default')).statusMessage).toMatch(flag);
+    expect(await readAll()).toEqual(before);
+    // A regular run clears the flag.
+    const again = await waitFor(await trigger('last_amount', { full: true }));
+    expect(again).toMatchObject({ status: 'READY', rowsRead: users.length });
+    expect((await t.registry.get('feature', 'last_amount', 'default')).statusMessage).toBeNull();
   });
 });

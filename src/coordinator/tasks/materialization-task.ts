@@ -15,6 +15,11 @@ import { readWatermark, taskParams } from './task-params.js';
 export interface MaterializationTaskOptions {
   /** Rows per chunk read from the warehouse and written to the online store (default 10 000). */
   readonly batchSize?: number;
+  /**
+   * Chunks whose online write may still be in flight while the next chunk is converted and sent (default 2).
+   * The online store works on chunk n while this process parses chunk n + 1; 1 waits for every write.
+   */
+  readonly writesInFlight?: number;
 }
 
 /**
@@ -33,15 +38,19 @@ export interface MaterializationTaskOptions {
  * - **Writes** go through `writeBatch`, compare-and-set on event time: re-runs and an attempt repeated after a
  *   lost lease are idempotent, and an older event never replaces a newer one.
  * - Rows stream from the warehouse in chunks (`batchSize`); the next chunk is fetched while the current one is
- *   written (two chunks in memory at most); the lease is renewed after every chunk and the run's AbortSignal stops
- *   the query.
- * - A full run that reads 0 rows from a non-empty source is flagged with a warning in the run's logs (Feast
- *   reports success with 0 rows written: #5745). The run store mirrors the run's outcome onto the feature's
- *   status (READY / FAILED with the error).
+ *   converted, and up to `writesInFlight` converted chunks are being written meanwhile (so at most
+ *   `writesInFlight + 2` chunks in memory); the lease is renewed after every chunk and the run's AbortSignal stops
+ *   the query. Chunks of one run hold distinct keys (one row per key), so their writes commute; a failed write
+ *   stops the run once the writes already sent have settled.
+ * - A full run that reads 0 rows from a non-empty source is flagged (Feast reports success with 0 rows written:
+ *   #5745): the run is READY with a warning in its logs, and the warning becomes the feature's status message
+ *   (the run store mirrors every outcome onto the feature's status: READY, with the warning if any / FAILED with
+ *   the error).
  */
 export function materializationTask(registry: Registry, providers: ProviderPool, options: MaterializationTaskOptions = {}): TaskHandler {
   const inputs = new CompileInputs(registry);
   const batchSize = options.batchSize ?? 10_000;
+  const writesInFlight = options.writesInFlight ?? 2;
   return async (run, ctx): Promise<TaskResult> => {
     const stored = await registry.get('feature', run.name, run.variant);
     const ref = formatRef(stored.name, stored.variant);
@@ -77,28 +86,36 @@ export function materializationTask(registry: Registry, providers: ProviderPool,
     let rowsRead = 0;
     let written = 0;
     let skippedOlder = 0;
-    const write = async (rows: OnlineWriteRow[]) => {
-      const result = await online.writeBatch(table.entity, table.table, rows);
-      written += result.written;
-      skippedOlder += result.skippedOlder;
-    };
-    for await (const batch of prefetch(offline.executor.stream<OfflineRow>(query, { batchSize, signal: ctx.signal }))) {
-      rowsRead += batch.length;
-      await write(converter.convert(batch));
-      await ctx.heartbeat();
-      const line = meter.tick(rowsRead);
-      if (line) ctx.log(`${line}: ${rowsRead} rows read, ${written} written`);
+    const writes = new WriteWindow(writesInFlight);
+    try {
+      for await (const batch of prefetch(offline.executor.stream<OfflineRow>(query, { batchSize, signal: ctx.signal }))) {
+        rowsRead += batch.length;
+        const rows: OnlineWriteRow[] = converter.convert(batch);
+        await writes.add(
+          online.writeBatch(table.entity, table.table, rows).then((result) => {
+            written += result.written;
+            skippedOlder += result.skippedOlder;
+          }),
+        );
+        await ctx.heartbeat();
+        const line = meter.tick(rowsRead);
+        if (line) ctx.log(`${line}: ${rowsRead} rows read, ${written} written`);
+      }
+      await writes.drain();
+    } finally {
+      // Leave nothing writing behind a failed or aborted run (a retry must not race its own leftovers).
+      await writes.settle();
     }
     ctx.signal.throwIfAborted();
 
+    let warning: string | undefined;
     if (rowsRead === 0 && since === undefined) {
       const sourceRows = await countRows(offline, input.relation);
       if (sourceRows > 0) {
-        ctx.log(
+        warning =
           `read 0 rows from ${input.ref}, which has ${sourceRows} rows: check the timestamp column (rows must have ts ≤ ${asOf.toISOString()}) ` +
-          `and the key columns (rows with a null key are skipped)`,
-          'warn',
-        );
+          `and the key columns (rows with a null key are skipped)`;
+        ctx.log(warning, 'warn');
       }
     } else if (rowsRead === 0) {
       ctx.log(`no key changed since ${since!.toISOString()}`);
@@ -107,7 +124,7 @@ export function materializationTask(registry: Registry, providers: ProviderPool,
     ctx.log(`${meter.summary(rowsRead)}; ${written} written, ${skippedOlder} skipped as older`);
     // A backfill as of an older instant leaves newer values in place: the watermark never moves backwards.
     const watermark = previous !== null && previous.getTime() > asOf.getTime() ? previous : asOf;
-    return { rowsRead, rowsWritten: written, watermark: watermark.toISOString() };
+    return { rowsRead, rowsWritten: written, watermark: watermark.toISOString(), ...(warning !== undefined ? { warning } : {}) };
   };
 }
 
@@ -116,6 +133,49 @@ export async function countRows(store: OfflineStore, relation: Relation): Promis
   const all = store.compiler.compileSelectAll(relation);
   const rows = await store.executor.query(compiledQuery(`SELECT COUNT(*) AS ${store.compiler.quoteIdentifier('n')} FROM (\n${all.sql}\n) AS ${store.compiler.quoteIdentifier('__trellis_count')}`, all.parameters));
   return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * At most `limit` writes in flight: `add` waits while the window is full and rethrows the first failure (from
+ * `add` or `drain`); `settle` waits for everything still running, whatever its outcome.
+ */
+export class WriteWindow {
+  readonly #limit: number;
+  readonly #pending = new Set<Promise<void>>();
+  #failure: { error: unknown } | undefined;
+
+  constructor(limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`writesInFlight must be a positive integer, got ${String(limit)}`);
+    this.#limit = limit;
+  }
+
+  async add(write: Promise<void>): Promise<void> {
+    const tracked = write.then(
+      () => {
+        this.#pending.delete(tracked);
+      },
+      (error: unknown) => {
+        this.#pending.delete(tracked);
+        this.#failure ??= { error };
+      },
+    );
+    this.#pending.add(tracked);
+    while (this.#failure === undefined && this.#pending.size >= this.#limit) await Promise.race(this.#pending);
+    this.#throwIfFailed();
+  }
+
+  async drain(): Promise<void> {
+    await this.settle();
+    this.#throwIfFailed();
+  }
+
+  async settle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
 }
 
 /**
