@@ -8,6 +8,8 @@ import type { TrellisConfig } from './config/config-schema.js';
 import { migrate } from './registry/migrations.js';
 import { openPgliteDatabase, openPostgresDatabase, type RegistryDatabase } from './registry/registry-database.js';
 import { Registry } from './registry/registry.js';
+import { offlineStoreOpener } from './registry/offline-store-opener.js';
+import { createSourceVerifier } from './registry/source-verifier.js';
 import { builtinAdapters } from './builtin-adapters.js';
 import { Coordinator } from './coordinator/coordinator.js';
 import { createTaskHandlers } from './coordinator/tasks/task-handlers.js';
@@ -40,7 +42,17 @@ export interface Trellis {
  * `dataDir: ':memory:'` keeps the embedded registry in memory and provider files in a temporary directory
  * removed on close (tests, artifact generation).
  */
-export async function openTrellis(config: TrellisConfig): Promise<Trellis> {
+export interface OpenTrellisOptions {
+  /**
+   * Check new sources, features and labels against their offline provider at apply (default true). Tests about
+   * something else than sources may opt out; a request can still opt out with `?verify=false`.
+   */
+  readonly verifySources?: boolean;
+  /** Time box of one provider's apply-time checks, ms (default 15 000). */
+  readonly verifyTimeoutMs?: number;
+}
+
+export async function openTrellis(config: TrellisConfig, options: OpenTrellisOptions = {}): Promise<Trellis> {
   const ephemeral = config.dataDir === ':memory:';
   const dataDir = ephemeral ? mkdtempSync(path.join(os.tmpdir(), 'trellis-')) : config.dataDir;
   const db = config.databaseUrl
@@ -54,10 +66,17 @@ export async function openTrellis(config: TrellisConfig): Promise<Trellis> {
   try {
     await migrate(db);
     const adapters = builtinAdapters({ onlineTimeoutMs: config.serving.timeoutMs });
-    const registry = new Registry(db, { providerTypes: adapters.providerTypes() });
+    // The verifier reads registered providers from the pool, which needs the registry: bound just below.
+    let pool: ProviderPool | undefined;
+    const verifier = options.verifySources === false ? undefined : createSourceVerifier(
+      offlineStoreOpener({ adapters, dataDir, pooled: (provider) => pool!.offline(provider) }),
+      options.verifyTimeoutMs !== undefined ? { timeoutMs: options.verifyTimeoutMs } : {},
+    );
+    const registry = new Registry(db, { providerTypes: adapters.providerTypes(), ...(verifier ? { verifier } : {}) });
     const keys = new ApiKeyStore(db);
     const generatedAdminKey = await keys.bootstrapAdmin(config.adminKey);
     const providers = new ProviderPool(registry, adapters, dataDir);
+    pool = providers;
     cleanups.push(() => providers.close());
     const catalog = new FeatureCatalog(registry, db);
     await catalog.start();

@@ -28,13 +28,14 @@ export class DuckDbIntrospector implements OfflineIntrospector {
     });
   }
 
+  /** Names compare case-insensitively, as DuckDB resolves quoted identifiers. */
   async columns(relation: Relation): Promise<ColumnInfo[] | undefined> {
     return this.#session.withConnection(async (connection) => {
       if (!isQueryRelation(relation)) {
         const reader = await connection.runAndReadAll(
           `SELECT column_name, data_type, is_nullable FROM information_schema.columns
-           WHERE table_catalog = coalesce($1, current_database()) AND table_schema = coalesce($2, current_schema())
-             AND table_name = $3
+           WHERE lower(table_catalog) = lower(coalesce($1, current_database())) AND lower(table_schema) = lower(coalesce($2, current_schema()))
+             AND lower(table_name) = lower($3)
            ORDER BY ordinal_position`,
           [relation.catalog ?? null, relation.schema ?? null, relation.name],
         );

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DuckDbSqlCompiler } from '../../src/compiler/sql/duckdb/duckdb-sql-compiler.js';
 import { OfflineStoreBase } from '../../src/spi/offline-store.js';
@@ -13,7 +14,50 @@ export interface DuckDbOfflineStoreConfig {
 }
 
 /**
- * The embedded default warehouse. One database instance per store; a main connection serves `run`, `query`,
+ * DuckDB instances by database file in this process: two instances on one file in one process would both write
+ * it (its lock is per process), so stores on the same file share one instance and the last `close()` closes it.
+ * The settings of the first store to open a file apply.
+ */
+const sharedInstances = new Map<string, { instance: Promise<DuckDBInstance>; opened?: DuckDBInstance; stores: number }>();
+
+async function acquireInstance(file: string, settings: Record<string, string>): Promise<{ instance: DuckDBInstance; release: () => void }> {
+  if (file === ':memory:') {
+    const instance = await DuckDBInstance.create(file, settings);
+    return { instance, release: () => instance.closeSync() };
+  }
+  const key = path.resolve(file);
+  let entry = sharedInstances.get(key);
+  if (!entry) {
+    const created: { instance: Promise<DuckDBInstance>; opened?: DuckDBInstance; stores: number } = { instance: DuckDBInstance.create(file, settings), stores: 0 };
+    created.instance.then(
+      (instance) => (created.opened = instance),
+      () => sharedInstances.get(key) === created && sharedInstances.delete(key),
+    );
+    sharedInstances.set(key, created);
+    entry = created;
+  }
+  entry.stores++;
+  const shared = entry;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    if (--shared.stores > 0) return;
+    if (sharedInstances.get(key) === shared) sharedInstances.delete(key);
+    // Closed synchronously (as before sharing), so the file is free when close() resolves.
+    if (shared.opened) shared.opened.closeSync();
+    else void shared.instance.then((instance) => instance.closeSync(), () => {});
+  };
+  try {
+    return { instance: await shared.instance, release };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/**
+ * The embedded default warehouse. One database instance per file (shared by stores on the same file); a main connection serves `run`, `query`,
  * DDL and introspection one call at a time, and each `stream` opens its own connection (a DuckDB streaming
  * result is invalidated by the next query on its connection).
  */
@@ -25,14 +69,16 @@ export class DuckDbOfflineStore extends OfflineStoreBase {
   readonly introspector: DuckDbIntrospector;
   readonly #config: DuckDbOfflineStoreConfig;
   readonly #instance: DuckDBInstance;
+  readonly #releaseInstance: () => void;
   readonly #connection: DuckDBConnection;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  private constructor(config: DuckDbOfflineStoreConfig, instance: DuckDBInstance, connection: DuckDBConnection) {
+  private constructor(config: DuckDbOfflineStoreConfig, instance: DuckDBInstance, releaseInstance: () => void, connection: DuckDBConnection) {
     super();
     this.#config = config;
     this.#instance = instance;
+    this.#releaseInstance = releaseInstance;
     this.#connection = connection;
     const session: DuckDbSession = {
       withConnection: (fn) => this.#serial(fn),
@@ -49,9 +95,14 @@ export class DuckDbOfflineStore extends OfflineStoreBase {
   static async open(config: DuckDbOfflineStoreConfig): Promise<DuckDbOfflineStore> {
     if (typeof config?.path !== 'string' || config.path.length === 0) throw new Error('duckdb: config.path is required (a file or ":memory:")');
     const frozen = Object.freeze({ ...config, settings: Object.freeze({ ...(config.settings ?? {}) }) });
-    const instance = await DuckDBInstance.create(frozen.path, { ...frozen.settings });
-    const connection = await instance.connect();
-    return new DuckDbOfflineStore(frozen, instance, connection);
+    const { instance, release } = await acquireInstance(frozen.path, { ...frozen.settings });
+    try {
+      const connection = await instance.connect();
+      return new DuckDbOfflineStore(frozen, instance, release, connection);
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
 
   override get supportsAsofJoin(): boolean {
@@ -82,6 +133,6 @@ export class DuckDbOfflineStore extends OfflineStoreBase {
     await this.#queue;
     this.#closed = true;
     this.#connection.closeSync();
-    this.#instance.closeSync();
+    this.#releaseInstance();
   }
 }

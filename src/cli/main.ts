@@ -15,8 +15,10 @@ const usage = `Usage: trellis <command> [options]
 Commands:
   demo                         Start the embedded demo: seed data, apply definitions/examples, serve
   serve                        Start the server (config from TRELLIS_* environment variables)
-  apply <path> [--dry-run]     Apply a definitions file or directory through the REST API
-  plan <path>                  Same as apply --dry-run
+  apply <path> [--dry-run] [--no-verify]
+                               Apply a definitions file or directory through the REST API; --no-verify skips
+                               checking that source tables and columns exist in their warehouse
+  plan <path> [--no-verify]    Same as apply --dry-run
   keys create --name N --scopes read,serve [--patterns fraud_*]
   materialize <feature[@variant]> [--full]
                                Run a materialization and follow it (progress, rows/s); exit 1 if it fails
@@ -38,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         'dry-run': { type: 'boolean', default: false },
+        'no-verify': { type: 'boolean', default: false },
         url: { type: 'string', default: process.env.TRELLIS_URL ?? 'http://127.0.0.1:8080' },
         key: { type: 'string', default: process.env.TRELLIS_API_KEY },
         name: { type: 'string' },
@@ -70,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
         console.error(`${command} needs exactly one path\n\n${usage}`);
         return EXIT.usage;
       }
-      return runApply(positionals[0]!, { ...remote, dryRun: command === 'plan' || values['dry-run'] === true });
+      return runApply(positionals[0]!, { ...remote, dryRun: command === 'plan' || values['dry-run'] === true, verify: values['no-verify'] !== true });
     case 'materialize':
       if (positionals.length !== 1) {
         console.error(`materialize needs exactly one feature\n\n${usage}`);

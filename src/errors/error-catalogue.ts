@@ -21,6 +21,12 @@ export const errorCatalogue = {
   TRELLIS_ERR_PROVIDER_UNAVAILABLE: { status: 503, message: 'Provider {provider} unavailable: {reason}' },
   TRELLIS_ERR_NOT_READY: { status: 503, message: 'Trellis is not ready: {reason}' },
   TRELLIS_ERR_INTERNAL: { status: 500, message: 'Internal error ({reason})' },
+  TRELLIS_ERR_MISSING_TABLE: { status: 400, message: 'Table {table} does not exist in provider {provider} (at {pointer})' },
+  TRELLIS_ERR_MISSING_COLUMN: { status: 400, message: 'Column {column} does not exist in {table} of provider {provider} (at {pointer})' },
+  TRELLIS_ERR_SOURCE_UNVERIFIED: {
+    status: 503,
+    message: 'Cannot check {pointer} against provider {provider}: {reason}; retry when it answers, or apply with verify=false',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

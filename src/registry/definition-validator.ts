@@ -3,6 +3,7 @@ import { Cron } from 'croner';
 import { TrellisError, invalidDefinition } from '../errors/trellis-error.js';
 import { ExpressionError, expressionFeatures, parseExpression } from '../serving/on-demand/expression-parser.js';
 import { durationSeconds } from './resource-ref.js';
+import { parseTableName } from './source-verifier.js';
 import { definitionSchemas, resourceKinds, type ResourceDefinition, type ResourceKind } from './resource-schemas.js';
 
 const SECRET_KEY = /(pass(word)?|secret|token|private_?key|credential|api_?key|access_?key)/i;
@@ -43,6 +44,7 @@ function checkRules(def: ResourceDefinition, pointer: string): void {
     case 'source': {
       const given = (['table', 'query', 'topic'] as const).filter((k) => def[k] !== undefined);
       if (given.length !== 1) throw invalidDefinition(pointer, `a source needs exactly one of table, query or topic (got ${given.join(', ') || 'none'})`);
+      if (def.table !== undefined && !parseTableName(def.table)) throw invalidDefinition(`${pointer}/table`, 'expected name, schema.name or catalog.schema.name (no empty part)');
       if (def.query !== undefined && !/^\s*(select|with)\b/i.test(def.query)) throw invalidDefinition(`${pointer}/query`, 'query must be a SELECT or WITH statement');
       if (def.topic !== undefined && !def.fields) throw invalidDefinition(`${pointer}/fields`, 'a topic source needs its fields');
       break;

@@ -4,7 +4,8 @@ import { validateDefinition } from './definition-validator.js';
 import type { RegistryDatabase, SqlSession } from './registry-database.js';
 import { definitionReferences, pinReferences } from './resource-references.js';
 import { DEFAULT_VARIANT, formatId, formatRef, idKey, parseRef, type ResourceId } from './resource-ref.js';
-import type { ProviderDefinition, ResourceDefinition, ResourceKind } from './resource-schemas.js';
+import type { EntityDefinition, ProviderDefinition, ResourceDefinition, ResourceKind, SourceDefinition } from './resource-schemas.js';
+import { parseTableName, type CheckedColumn, type SourceCheck, type SourceVerifier } from './source-verifier.js';
 
 export type ProviderRole = 'offline' | 'online' | 'stream';
 
@@ -53,6 +54,19 @@ export interface ListOptions {
 export interface RegistryOptions {
   /** Provider types with their adapters' roles; an unknown type is refused at apply. */
   readonly providerTypes: ReadonlyMap<string, readonly ProviderRole[]>;
+  /**
+   * Checks new sources, features and labels against their offline provider before the apply transaction (see
+   * source-verifier.ts). Without one, nothing is introspected.
+   */
+  readonly verifier?: SourceVerifier;
+}
+
+export interface ApplyOptions {
+  readonly dryRun?: boolean;
+  readonly actor: string;
+  readonly pointer?: string;
+  /** Check sources and columns in their providers (default true; only with a {@link RegistryOptions.verifier}). */
+  readonly verify?: boolean;
 }
 
 export const REGISTRY_CHANNEL = 'trellis_registry';
@@ -135,7 +149,7 @@ export class Registry {
     this.#appliedListeners.push(listener);
   }
 
-  async apply(resources: readonly unknown[], options: { dryRun?: boolean; actor: string; pointer?: string }): Promise<ApplyPlan> {
+  async apply(resources: readonly unknown[], options: ApplyOptions): Promise<ApplyPlan> {
     const plan = await this.#apply(resources, options);
     if (plan.applied && plan.actions.some((a) => a.action === 'create')) {
       for (const listener of this.#appliedListeners) await listener(plan);
@@ -143,7 +157,7 @@ export class Registry {
     return plan;
   }
 
-  async #apply(resources: readonly unknown[], options: { dryRun?: boolean; actor: string; pointer?: string }): Promise<ApplyPlan> {
+  async #apply(resources: readonly unknown[], options: ApplyOptions): Promise<ApplyPlan> {
     const base = options.pointer ?? '/resources';
     const candidates: Candidate[] = [];
     const byKey = new Map<string, Candidate>();
@@ -163,23 +177,19 @@ export class Registry {
       candidates.push(candidate);
     });
 
+    // Warehouses are asked before the transaction: no registry connection (PGlite has only one) or advisory
+    // lock is held while a provider answers. A parent's default variant could change in between; the
+    // transaction resolves it again, and the window is the length of the checks.
+    if (this.#options.verifier && options.verify !== false) {
+      const checks = await this.#sourceChecks(candidates.map((c) => ({ id: c.id, pointer: c.pointer, raw: c.raw })));
+      if (checks.length > 0) await this.#options.verifier.verify(checks);
+    }
+
     return this.#db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock(7310002)');
       const lookup = new RegistryLookup(tx, candidates);
       await lookup.prefetch();
-      const edges: LineageEdge[] = [];
-      for (const c of candidates) {
-        const resolved = new Map<string, ResourceId>();
-        for (const reference of definitionReferences(c.raw)) {
-          const target = await lookup.resolve(reference.ref, reference.kinds, `${c.pointer}${reference.pointer}`);
-          resolved.set(`${reference.pointer}\u0000${reference.ref}`, target);
-          edges.push({ from: target, to: c.id });
-        }
-        c.pinned = pinReferences(c.raw, (ref, pointer) => {
-          const target = resolved.get(`${pointer}\u0000${ref}`)!;
-          return formatRef(target.name, target.variant);
-        });
-      }
+      const edges = await resolveReferences(lookup, candidates);
       detectCycles(candidates, edges);
       for (const c of candidates) await this.#checkSemantics(c, lookup);
 
@@ -216,6 +226,59 @@ export class Registry {
       }
       return { ...plan, applied: true };
     });
+  }
+
+  /** What the new sources, features and labels of a batch read, per offline provider (outside any transaction). */
+  async #sourceChecks(candidates: Candidate[]): Promise<SourceCheck[]> {
+    if (!candidates.some((c) => c.raw.kind === 'source' || c.raw.kind === 'feature' || c.raw.kind === 'label')) return [];
+    const lookup = new RegistryLookup(this.#db, candidates);
+    await lookup.prefetch();
+    await resolveReferences(lookup, candidates);
+    const checks: SourceCheck[] = [];
+    const offlineProvider = async (ref: string) => {
+      const def = (await lookup.definition(ref, 'provider')) as ProviderDefinition;
+      if (def.kind !== 'provider' || !def.roles.includes('offline')) return undefined;
+      const { name, variant } = parseRef(ref);
+      const stored = await lookup.stored({ kind: 'provider', name, variant: variant ?? DEFAULT_VARIANT });
+      return { provider: ref, providerDefinition: def, providerRegistered: stored?.definition_hash === definitionHash(def) };
+    };
+    /** A source's relation, or undefined for a stream source or a malformed table name (refused by the semantic checks). */
+    const relationOf = (source: SourceDefinition, sourceRef: string) => {
+      if (source.table !== undefined) {
+        const table = parseTableName(source.table);
+        return table && { relation: table, label: source.table };
+      }
+      return source.query !== undefined ? { relation: { sql: source.query }, label: `the query of source ${sourceRef}` } : undefined;
+    };
+    for (const c of candidates) {
+      if (await lookup.stored(c.id)) continue; // unchanged or a conflict: nothing new reads the warehouse
+      const def = c.pinned!;
+      const at = (p: string) => `${c.pointer}${p}`;
+      if (def.kind === 'source') {
+        const provider = def.topic === undefined ? await offlineProvider(def.provider) : undefined;
+        const relation = provider && relationOf(def, formatRef(c.id.name, c.id.variant));
+        if (!provider || !relation) continue;
+        const columns: CheckedColumn[] = [{ name: def.timestampColumn, pointer: at('/timestampColumn') }];
+        if (def.createdTimestampColumn !== undefined) columns.push({ name: def.createdTimestampColumn, pointer: at('/createdTimestampColumn') });
+        checks.push({ ...provider, ...relation, pointer: at(def.table !== undefined ? '/table' : '/query'), columns });
+      } else if (def.kind === 'feature' || def.kind === 'label') {
+        const source = await lookup.definition(def.source, 'source').catch(() => undefined); // a transformation: not checked
+        if (source?.kind !== 'source' || source.topic !== undefined) continue;
+        const provider = await offlineProvider(source.provider);
+        const relation = provider && relationOf(source, def.source);
+        const entity = (await lookup.definition(def.entity, 'entity')) as EntityDefinition;
+        if (!provider || !relation || entity.kind !== 'entity') continue;
+        const columns: CheckedColumn[] = def.keyColumns
+          ? def.keyColumns.map((name, i) => ({ name, pointer: at(`/keyColumns/${i}`) }))
+          : entity.keys.map((k) => ({ name: k.name, pointer: at('/entity') }));
+        if (def.column !== undefined) columns.push({ name: def.column, pointer: at('/column') });
+        if (def.kind === 'feature' && def.aggregation?.column !== undefined) columns.push({ name: def.aggregation.column, pointer: at('/aggregation/column') });
+        columns.push(def.timestampColumn !== undefined ? { name: def.timestampColumn, pointer: at('/timestampColumn') } : { name: source.timestampColumn, pointer: at('/source') });
+        if (source.createdTimestampColumn !== undefined) columns.push({ name: source.createdTimestampColumn, pointer: at('/source') });
+        checks.push({ ...provider, ...relation, pointer: at('/source'), columns });
+      }
+    }
+    return checks;
   }
 
   async #checkSemantics(c: Candidate, lookup: RegistryLookup): Promise<void> {
@@ -417,6 +480,24 @@ function dedupeEdges(edges: LineageEdge[]): LineageEdge[] {
     seen.add(key);
     return true;
   });
+}
+
+/** Resolves every reference of the batch and pins it (`c.pinned`); returns the lineage edges. */
+async function resolveReferences(lookup: RegistryLookup, candidates: readonly Candidate[]): Promise<LineageEdge[]> {
+  const edges: LineageEdge[] = [];
+  for (const c of candidates) {
+    const resolved = new Map<string, ResourceId>();
+    for (const reference of definitionReferences(c.raw)) {
+      const target = await lookup.resolve(reference.ref, reference.kinds, `${c.pointer}${reference.pointer}`);
+      resolved.set(`${reference.pointer}\u0000${reference.ref}`, target);
+      edges.push({ from: target, to: c.id });
+    }
+    c.pinned = pinReferences(c.raw, (ref, pointer) => {
+      const target = resolved.get(`${pointer}\u0000${ref}`)!;
+      return formatRef(target.name, target.variant);
+    });
+  }
+  return edges;
 }
 
 function detectCycles(candidates: readonly Candidate[], edges: readonly LineageEdge[]): void {

@@ -12,6 +12,18 @@ import {
   errorResponses,
 } from './rest-schemas.js';
 
+/** `?verify=true|false` (the apply route's own validator: its body validator must not see the query). */
+const verifyQuery = (data: unknown) => {
+  const query = (data ?? {}) as Record<string, unknown>;
+  const invalid = (instancePath: string, message: string) =>
+    ({ error: Object.assign(new Error(message), { validation: [{ instancePath, message, params: {} }], validationContext: 'querystring' }) });
+  const extra = Object.keys(query).find((k) => k !== 'verify');
+  if (extra) return invalid('', `unknown parameter ${extra}`);
+  if (query.verify === undefined) return { value: {} };
+  if (query.verify !== 'true' && query.verify !== 'false' && typeof query.verify !== 'boolean') return invalid('/verify', 'must be true or false');
+  return { value: { verify: query.verify === true || query.verify === 'true' } };
+};
+
 const actorOf = (principal: { keyId: string; name: string } | null) => (principal ? `key:${principal.keyId}` : 'anonymous');
 
 /** Apply, list, get and delete resources. */
@@ -22,7 +34,7 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: Registry }> =
       preHandler: app.requireScope('write'),
       // The handler validates each definition by its kind, which gives precise JSON pointers; the schema
       // here documents the body and checks its envelope.
-      validatorCompiler: () => (data) => {
+      validatorCompiler: ({ httpPart }) => httpPart === 'querystring' ? verifyQuery : (data) => {
         const body = data as { resources?: unknown; dryRun?: unknown };
         if (!body || typeof body !== 'object' || !Array.isArray(body.resources)) {
           return { error: Object.assign(new Error('body must be { resources: [...] }'), { validation: [{ instancePath: '/resources', message: 'must be an array', params: {} }], validationContext: 'body' }) };
@@ -37,7 +49,16 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: Registry }> =
         tags: ['registry'],
         summary: 'Plan and apply resource definitions, all or nothing',
         body: ApplyRequest,
-        response: { 200: Type.Ref(ApplyPlanSchema), ...errorResponses(400, 401, 403, 409, 413) },
+        querystring: Type.Object(
+          {
+            verify: Type.Optional(Type.Boolean({
+              default: true,
+              description: 'Check new sources, features and labels against their offline provider (table and columns exist); false skips the check',
+            })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Ref(ApplyPlanSchema), ...errorResponses(400, 401, 403, 409, 413, 503) },
       },
     },
     async (request) => {
@@ -45,7 +66,8 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: Registry }> =
       for (const r of body.resources) {
         if (r && typeof r === 'object' && typeof (r as { name?: unknown }).name === 'string') requireName(request.principal, (r as { name: string }).name);
       }
-      return registry.apply(body.resources, { dryRun: body.dryRun === true, actor: actorOf(request.principal) });
+      const { verify } = request.query as { verify?: boolean };
+      return registry.apply(body.resources, { dryRun: body.dryRun === true, actor: actorOf(request.principal), verify: verify !== false });
     },
   );
 
