@@ -70,6 +70,8 @@ export interface BigQueryClientSettings {
   readonly apiEndpoint?: string;
   /** Service-account key file (otherwise Application Default Credentials). */
   readonly keyFilename?: string;
+  /** Send no credentials and look none up (a local emulator only; default false). */
+  readonly anonymous?: boolean;
   /** Further client options. */
   readonly options?: Readonly<Record<string, unknown>>;
 }
@@ -82,6 +84,8 @@ export async function createBigQueryClient(settings: BigQueryClientSettings): Pr
     ...(settings.location === undefined ? {} : { location: settings.location }),
     ...(settings.apiEndpoint === undefined ? {} : { apiEndpoint: settings.apiEndpoint }),
     ...(settings.keyFilename === undefined ? {} : { keyFilename: settings.keyFilename }),
+    // The client asks its auth client only for request headers; an empty set sends no token.
+    ...(settings.anonymous === true ? { authClient: { getRequestHeaders: async () => new Headers() } as never } : {}),
     ...settings.options,
   }) as unknown as BigQueryClientLike;
 }

@@ -18,6 +18,8 @@ export interface BigQueryOfflineStoreConfig {
   readonly apiEndpoint?: string;
   /** Service-account key file (otherwise Application Default Credentials). */
   readonly keyFilename?: string;
+  /** Send no credentials and look none up: for a local emulator (`apiEndpoint`) only. Default false. */
+  readonly anonymous?: boolean;
   /** Further @google-cloud/bigquery client options. */
   readonly options?: Readonly<Record<string, unknown>>;
   /** A lazy client factory replacing `new BigQuery(...)` (tests, custom auth). Called once, on open. */
