@@ -9,7 +9,8 @@
  * Options (environment): TRELLIS_BENCH_PG_URL — a Postgres server URL (default: the test server,
  * postgres://postgres:trellis@127.0.0.1:55432/postgres; a fresh database is created and dropped);
  * TRELLIS_BENCH_REGISTRIES=postgres,pglite; TRELLIS_BENCH_MODES=cold,cached (result cache off / on);
- * TRELLIS_BENCH_SECONDS (default 10) per run;
+ * TRELLIS_BENCH_SECONDS (default 10) per run; TRELLIS_BENCH_WORKLOADS=search,lineage (name prefixes);
+ * TRELLIS_BENCH_CPU_PROF=dir to write a V8 CPU profile of each server process there;
  * TRELLIS_BENCH_CONNECTIONS=1,10; TRELLIS_BENCH_NO_README=1 to only print; TRELLIS_BENCH_KEEP_DB=1 to keep the
  * Postgres database (named in the output) for EXPLAIN; TRELLIS_BENCH_REUSE=1 to seed once and reuse the seeded
  * registry on later runs (Postgres database `trellis_bench_graphql_seeded`, PGlite directory
@@ -167,11 +168,12 @@ function workloads({ features, sources }: Served): Workload[] {
   ];
   let i = 0;
   const next = <T>(xs: readonly T[]) => xs[i++ % xs.length]!;
+  const only = process.env.TRELLIS_BENCH_WORKLOADS?.split(',');
   return [
     { name: 'search (20 hits, ranked, totalCount)', query: SEARCH, variables: () => next(searches) },
     { name: 'lineage depth 3, both ways, from a feature', query: LINEAGE, variables: () => ({ kind: 'FEATURE', name: next(features), direction: 'BOTH' }) },
     { name: 'lineage depth 3, downstream, from a source', query: LINEAGE, variables: () => ({ kind: 'SOURCE', name: next(sources), direction: 'DOWNSTREAM' }) },
-  ];
+  ].filter((w) => !only || only.some((prefix) => w.name.startsWith(prefix)));
 }
 
 // ---------------------------------------------------------------------------------------------- measuring
@@ -266,7 +268,11 @@ async function serve(registry: 'postgres' | 'pglite', mode: Mode): Promise<void>
 }
 
 async function bench(registry: 'postgres' | 'pglite', mode: Mode): Promise<{ rows: Row[]; seedSeconds: number | null; resources: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ['serve', registry, mode], { stdio: 'inherit' });
+  const profile = process.env.TRELLIS_BENCH_CPU_PROF;
+  const child = fork(fileURLToPath(import.meta.url), ['serve', registry, mode], {
+    stdio: 'inherit',
+    execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [],
+  });
   const exited = once(child, 'exit');
   try {
     const [served] = (await Promise.race([once(child, 'message'), exited.then(() => Promise.reject(new Error(`${registry} server exited`)))])) as [Served];

@@ -27,6 +27,8 @@ export const errorCatalogue = {
     status: 503,
     message: 'Cannot check {pointer} against provider {provider}: {reason}; retry when it answers, or apply with verify=false',
   },
+  TRELLIS_ERR_QUERY_TOO_DEEP: { status: 400, message: 'GraphQL operation {operation} is too deep: {reason}' },
+  TRELLIS_ERR_QUERY_TOO_COMPLEX: { status: 400, message: 'GraphQL operation {operation} is too costly: {reason}' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -429,59 +429,54 @@ export class RegistryQueries {
          select kind, name, variant, 0, 'ROOT' from root
        ),
        nodes as (
-         select n.*, row_number() over (order by n.distance, n.side, n.kind, n.name, n.variant) as ord, count(*) over () as total
+         select n.*, row_number() over (order by n.distance, n.side, n.kind, n.name, n.variant) as ord
          from (
            select distinct on (kind, name, variant) kind, name, variant, distance, side
            from walked
            order by kind, name, variant, distance, side
          ) n
        ),
-       page as (
-         select * from nodes n
-         where $7::integer is null or (n.distance, n.side, n.kind, n.name, n.variant) > ($7::integer, $8::text, $9::text, $10::text, $11::text)
-         order by n.ord
-         limit $12
-       ),
-       kept as (
-         select * from page order by ord limit ($12 - 1)
+       start as (
+         select count(*) as skipped from nodes n
+         where $7::integer is not null and (n.distance, n.side, n.kind, n.name, n.variant) <= ($7::integer, $8::text, $9::text, $10::text, $11::text)
        )
-       select ${RECORD_COLUMNS}, n.distance, n.side, n.total, n.ord, (select count(*) from page) as fetched,
-         (select coalesce(jsonb_agg(x.edge), '[]'::jsonb) from (
-            select jsonb_build_array(n.kind, n.name, n.variant, e.to_kind, e.to_name, e.to_variant) as edge
-            from lineage_edges e join nodes t on t.kind = e.to_kind and t.name = e.to_name and t.variant = e.to_variant
-            where e.from_kind = n.kind and e.from_name = n.name and e.from_variant = n.variant and t.ord < n.ord
-            union all
-            select jsonb_build_array(e.from_kind, e.from_name, e.from_variant, n.kind, n.name, n.variant)
-            from lineage_edges e join nodes f on f.kind = e.from_kind and f.name = e.from_name and f.variant = e.from_variant
-            where e.to_kind = n.kind and e.to_name = n.name and e.to_variant = n.variant and f.ord < n.ord
-          ) x) as edges
-       from kept n join resources r on r.kind = n.kind and r.name = n.name and r.variant = n.variant
-       union all
-       select null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-         null, null, (select count(*) from nodes), null, (select count(*) from page), null
-       where exists (select 1 from root) and not exists (select 1 from kept)
-       order by ord`,
-      [root.kind, root.name, root.variant, bounded, direction.downstream, direction.upstream, after?.d ?? null, after?.p ?? null, after?.k ?? null, after?.n ?? null, after?.v ?? null, page.first + 1],
+       select n.kind as node_kind, n.name as node_name, n.variant as node_variant, n.distance, n.side, n.ord, s.skipped, ${RECORD_COLUMNS},
+         (select coalesce(jsonb_agg(jsonb_build_array(e.from_kind, e.from_name, e.from_variant)), '[]'::jsonb)
+          from lineage_edges e where e.to_kind = n.kind and e.to_name = n.name and e.to_variant = n.variant) as inputs
+       from nodes n cross join start s
+       left join resources r on n.ord > s.skipped and n.ord <= s.skipped + $12 and r.kind = n.kind and r.name = n.name and r.variant = n.variant
+       order by n.ord`,
+      [root.kind, root.name, root.variant, bounded, direction.downstream, direction.upstream, after?.d ?? null, after?.p ?? null, after?.k ?? null, after?.n ?? null, after?.v ?? null, page.first],
     );
     if (rows.length === 0) return null;
-    const total = Number(rows[0]!.total);
-    const kept = rows.filter((row) => row.kind !== null);
-    const nodes = kept.map((row) => ({ record: toRecord(row), distance: Number(row.distance), side: row.side as LineageSide }));
-    const edges = kept
-      .flatMap((row) =>
-        (row.edges as [ResourceKind, string, string, ResourceKind, string, string][]).map(([fk, fn, fv, tk, tn, tv]) => ({
-          from: { kind: fk, name: fn, variant: fv },
-          to: { kind: tk, name: tn, variant: tv },
-        })),
-      )
-      .sort((a, b) => compareIds(a.from, b.from) || compareIds(a.to, b.to));
-    const last = nodes.at(-1);
+    // Every walked resource comes back (keys only) with the resources it references; those on the page carry
+    // their record. Edges are found from their downstream end (in-degrees are small, while providers and
+    // entities have thousands of outgoing edges) and kept when both ends were walked.
+    const skipped = Number(rows[0]!.skipped);
+    const last = skipped + page.first;
+    const nodeId = (row: Row): ResourceId => ({ kind: row.node_kind as ResourceKind, name: row.node_name as string, variant: row.node_variant as string });
+    const ordOf = new Map(rows.map((row) => [idKey(nodeId(row)), Number(row.ord)]));
+    const onPage = (ord: number) => ord > skipped && ord <= last;
+    const nodes: LineageNodeRecord[] = [];
+    const edges: { from: ResourceId; to: ResourceId }[] = [];
+    for (const row of rows) {
+      const to = nodeId(row);
+      const toOrd = Number(row.ord);
+      if (onPage(toOrd) && row.seq !== null) nodes.push({ record: toRecord(row), distance: Number(row.distance), side: row.side as LineageSide });
+      for (const [kind, name, variant] of row.inputs as [ResourceKind, string, string][]) {
+        const from = { kind, name, variant };
+        const fromOrd = ordOf.get(idKey(from));
+        if (fromOrd !== undefined && onPage(Math.max(fromOrd, toOrd))) edges.push({ from, to });
+      }
+    }
+    edges.sort((a, b) => compareIds(a.from, b.from) || compareIds(a.to, b.to));
+    const lastNode = nodes.at(-1);
     return {
       nodes,
       edges,
-      total,
-      hasNextPage: Number(rows[0]!.fetched) > page.first,
-      endCursor: last ? encodeCursor({ d: last.distance, p: last.side, k: last.record.kind, n: last.record.name, v: last.record.variant }) : null,
+      total: rows.length,
+      hasNextPage: rows.length > last,
+      endCursor: lastNode ? encodeCursor({ d: lastNode.distance, p: lastNode.side, k: lastNode.record.kind, n: lastNode.record.name, v: lastNode.record.variant }) : null,
     };
   }
 

@@ -671,25 +671,26 @@ describe.each(registryFlavours)('graphql limits on %s', (flavour) => {
     expect(deep.status).toBe(400);
     expect(deep.body.data).toBeUndefined();
     expect(deep.body.errors).toHaveLength(1);
-    expect(deep.body.errors[0].extensions).toEqual({ code: 'TRELLIS_ERR_VALIDATION', limit: 'maxDepth', max: 6, actual: 7 });
-    expect(deep.body.errors[0].message).toContain('operation Deep: depth 7 exceeds the limit of 6');
+    expect(deep.body.errors[0].extensions).toEqual({ code: 'TRELLIS_ERR_QUERY_TOO_DEEP', limit: 'maxDepth', max: 6, actual: 7 });
+    expect(deep.body.errors[0].message).toBe('GraphQL operation Deep is too deep: depth 7 exceeds the limit of 6');
     // a fragment counts where it is spread
     const viaFragment = await gql(`{ resource(kind: SOURCE, name: "events") { ...Up } } fragment Up on Resource { provider { provider { provider { provider { provider { id } } } } } }`);
-    expect(viaFragment.body.errors[0].extensions).toMatchObject({ limit: 'maxDepth', actual: 7 });
+    expect(viaFragment.body.errors[0].extensions).toMatchObject({ code: 'TRELLIS_ERR_QUERY_TOO_DEEP', limit: 'maxDepth', actual: 7 });
   });
 
   it('refuses a query costlier than graphql.maxComplexity: lists multiply by their page size', async () => {
     // search 1 + 100 nodes × (1 + id + name) = 301
     const costly = await gql(`{ search(first: 100) { nodes { id name } } }`);
     expect(costly.status).toBe(400);
-    expect(costly.body.errors[0].extensions).toEqual({ code: 'TRELLIS_ERR_VALIDATION', limit: 'maxComplexity', max: 300, actual: 301 });
+    expect(costly.body.errors[0].extensions).toEqual({ code: 'TRELLIS_ERR_QUERY_TOO_COMPLEX', limit: 'maxComplexity', max: 300, actual: 301 });
+    expect(costly.body.errors[0].message).toBe('GraphQL operation anonymous is too costly: complexity 301 exceeds the limit of 300');
     expect((await gql(`{ search(first: 99) { nodes { id name } } }`)).status).toBe(200);
     // a variable page size counts as the largest page unless it has a default
     expect((await gql(`query($n: Int) { search(first: $n) { nodes { id name } } }`, { n: 5 })).status).toBe(400);
     expect((await gql(`query($n: Int = 5) { search(first: $n) { nodes { id name } } }`, { n: 5 })).status).toBe(200);
     // lists without a page size count as 10: 1 + 20 × (1 + 1 + 10 × (1 + 1)) = 441
     const nested = await gql(`{ search { nodes { id upstream { id } } } }`);
-    expect(nested.body.errors[0].extensions).toMatchObject({ limit: 'maxComplexity', actual: 441 });
+    expect(nested.body.errors[0].extensions).toMatchObject({ code: 'TRELLIS_ERR_QUERY_TOO_COMPLEX', limit: 'maxComplexity', actual: 441 });
     // fragments on different types of one node cost the dearest of them (1 + 30 × 7), not their sum (1 + 30 × 17)
     const fragments = await gql(`{ search(first: 30) { nodes {
       ... on Feature { entity { name } source { name } ttl column }
@@ -708,7 +709,7 @@ describe.each(registryFlavours)('graphql limits on %s', (flavour) => {
     expect(introspection.body.data.__schema.types.length).toBeGreaterThan(20);
     const abusive = await gql(`{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }`);
     expect(abusive.status).toBe(400);
-    expect(abusive.body.errors[0].extensions.limit).toBe('introspection');
+    expect(abusive.body.errors[0].extensions).toMatchObject({ code: 'TRELLIS_ERR_QUERY_TOO_DEEP', limit: 'introspection' });
   });
 
   it('serves GraphiQL when configured', async () => {

@@ -56,21 +56,21 @@ export function queryCostRule(limits: QueryCostLimits): ValidationRule {
       const measure = new Measure(context, operation);
       const cost = measure.selectionSet(operation.selectionSet, root, undefined, new Set());
       const name = operation.name?.value ?? 'anonymous';
-      const report = (limit: string, reason: string, extra: Record<string, number>) =>
+      const report = (code: 'TRELLIS_ERR_QUERY_TOO_DEEP' | 'TRELLIS_ERR_QUERY_TOO_COMPLEX', limit: string, reason: string, extra: Record<string, number>) =>
         context.reportError(
-          new GraphQLError(formatMessage('TRELLIS_ERR_VALIDATION', { pointer: '/query', reason: `operation ${name}: ${reason}` }), {
+          new GraphQLError(formatMessage(code, { operation: name, reason }), {
             nodes: [operation],
-            extensions: { code: 'TRELLIS_ERR_VALIDATION', limit, ...extra },
+            extensions: { code, limit, ...extra },
           }),
         );
       if (cost.depth > limits.maxDepth) {
-        report('maxDepth', `depth ${cost.depth} exceeds the limit of ${limits.maxDepth}`, { max: limits.maxDepth, actual: cost.depth });
+        report('TRELLIS_ERR_QUERY_TOO_DEEP', 'maxDepth', `depth ${cost.depth} exceeds the limit of ${limits.maxDepth}`, { max: limits.maxDepth, actual: cost.depth });
       }
       if (cost.complexity > limits.maxComplexity) {
-        report('maxComplexity', `complexity ${cost.complexity} exceeds the limit of ${limits.maxComplexity}`, { max: limits.maxComplexity, actual: cost.complexity });
+        report('TRELLIS_ERR_QUERY_TOO_COMPLEX', 'maxComplexity', `complexity ${cost.complexity} exceeds the limit of ${limits.maxComplexity}`, { max: limits.maxComplexity, actual: cost.complexity });
       }
       if (measure.introspectionNesting > INTROSPECTION_MAX_LIST_NESTING || measure.introspectionDepth > INTROSPECTION_MAX_DEPTH) {
-        report('introspection', `introspection nests ${measure.introspectionNesting} lists and ${measure.introspectionDepth} levels; at most ${INTROSPECTION_MAX_LIST_NESTING} and ${INTROSPECTION_MAX_DEPTH}`, {
+        report('TRELLIS_ERR_QUERY_TOO_DEEP', 'introspection', `introspection nests ${measure.introspectionNesting} lists and ${measure.introspectionDepth} levels; at most ${INTROSPECTION_MAX_LIST_NESTING} and ${INTROSPECTION_MAX_DEPTH}`, {
           max: INTROSPECTION_MAX_LIST_NESTING,
           actual: measure.introspectionNesting,
         });
