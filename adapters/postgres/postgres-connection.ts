@@ -12,6 +12,9 @@ export interface PgQueryResult {
 export interface PgClientLike {
   query(text: string, values?: readonly unknown[]): Promise<PgQueryResult>;
   release(error?: Error | boolean): void;
+  /** pg's client is an EventEmitter: 'error' fires when its connection breaks while no query is running. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  off?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** The subset of a `pg` pool the adapter uses; supply your own with `PostgresOfflineStoreConfig.pool`. */

@@ -58,8 +58,15 @@ export class PostgresExecutor implements OfflineExecutor {
     const signal = options.signal;
     signal?.throwIfAborted();
     const client = await this.#session.pool().connect();
+    // Between FETCHes the checked-out client is idle: a server restart or a killed backend then emits 'error' on
+    // it, which would crash the process without a listener (the pool listens only while the client is idle in
+    // the pool). The next FETCH rejects anyway, and release(true) discards the client.
     let inTransaction = false;
     let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on?.('error', onError);
     try {
       await client.query('BEGIN READ ONLY');
       inTransaction = true;
@@ -83,6 +90,7 @@ export class PostgresExecutor implements OfflineExecutor {
           broken = true;
         });
       }
+      client.off?.('error', onError);
       client.release(broken);
     }
   }
