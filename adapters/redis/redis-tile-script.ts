@@ -118,14 +118,20 @@ for k = 1, #KEYS do
     state['max'] = fmt(maxTile)
     dirty['max'] = true
   end
+  -- Expiry: only scan the hash when its oldest tile (min) fell behind the threshold (rare: after a slide).
+  local expire = window ~= '' and maxTile and minTile and minTile < maxTile - tonumber(window) - tonumber(tileMs)
+  if newMin and not expire then
+    state['min'] = fmt(minTile)
+    dirty['min'] = true
+    newMin = false
+  end
   local writes = {}
   for f in pairs(dirty) do
     writes[#writes + 1] = f
     writes[#writes + 1] = state[f]
   end
   if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
-  -- Expiry: only scan the hash when its oldest tile (min) fell behind the threshold.
-  if window ~= '' and maxTile and minTile and minTile < maxTile - tonumber(window) - tonumber(tileMs) then
+  if expire then
     local threshold = maxTile - tonumber(window) - tonumber(tileMs)
     local fields = redis.call('HKEYS', key)
     local dead = {}

@@ -127,9 +127,9 @@ async function featureSpec(registry: Registry, id: string, def: FeatureDefinitio
 }
 
 /**
- * True when a source's features are served from tiles rather than from materialized online cells: a topic source,
- * or a push-only source (fields, but neither table nor query).
+ * True when a source's features are served from tiles rather than from materialized online cells: a stream source,
+ * i.e. one declaring `fields` (a topic source, or a push-only source whose pushes write tiles directly).
  */
 export function servesFromTiles(def: SourceDefinition): boolean {
-  return def.fields !== undefined && (def.topic !== undefined || (def.table === undefined && def.query === undefined));
+  return def.fields !== undefined;
 }

@@ -137,10 +137,11 @@ describe('stream features: online tiles = SQL over the offline copy', () => {
         expect(worker.stats.dropped).toBe(0);
 
         const keys = ['a', 'b', 'c', 'd', 'e'];
-        const times = [base - 30_000, base + 5_000, base + 19_999, base + 20_000, base + 25_001, base + 35_000, base + 90_000];
+        const times = [base - 30_000, base + 5_000, base + 19_999, base + 20_000, base + 25_001, base + 35_000, base + 90_000, base + 100_001];
         const online = new Map<number, Awaited<ReturnType<typeof readStreamFeatures>>>();
         for (const t of times) online.set(t, await readStreamFeatures(tiles, streamJob.features, keys.map((k) => [k]), t));
 
+        let compared = 0;
         const copy = `events_${uniqueId()}`;
         const spine = `spine_${uniqueId()}`;
         for (const { name, store } of warehouses) {
@@ -160,9 +161,11 @@ describe('stream features: online tiles = SQL over the offline copy', () => {
             const t = new Date(row.label_time as string | Date).getTime();
             const i = keys.indexOf(row.user_id as string);
             streamJob.features.forEach((f, j) => {
-              // An unwindowed `last` online is the latest event received, also one timed after t; the training set
-              // is point-in-time (ts ≤ t). They agree once t is past the key's events, as for any real read time.
-              if (f.layout.windowMs === null && events.some((e) => e.key === row.user_id && e.ts > t)) return;
+              // The online read answers "now": at a t before the key's newest event, an unwindowed `last` already
+              // holds that later event and old tiles may have expired (relative to the newest tile). The training
+              // set is point-in-time at any t; the two agree at every t past the key's events, as for a real read.
+              if (events.some((e) => e.key === row.user_id && e.ts > t)) return;
+              compared++;
               const want = online.get(t)![i]![j]?.value ?? null;
               const got = num(row[`${f.id.replace('@', '__')}`]);
               if (f.layout.fn === 'avg' && typeof want === 'number') expect(got, `${name} ${f.id} ${row.user_id} @${t - base}`).toBeCloseTo(want, 9);
@@ -170,25 +173,32 @@ describe('stream features: online tiles = SQL over the offline copy', () => {
             });
           }
           // Backfill: one value per key with events, as of a time.
-          const asOf = base + 25_001;
+          const asOf = base + 35_000;
           const backfill = await store.executor.query(compileStreamWindow(store.compiler, planStreamWindow({ spine: { asOf: new Date(asOf) }, features })));
           const withEvents = [...new Set(events.filter((e) => e.ts <= asOf).map((e) => e.key))].sort();
           expect(backfill.map((r) => r.user_id).sort()).toEqual(withEvents);
           for (const row of backfill) {
             const i = keys.indexOf(row.user_id as string);
             streamJob.features.forEach((f, j) => {
-              if (f.layout.windowMs === null && events.some((e) => e.key === row.user_id && e.ts > asOf)) return;
+              if (events.some((e) => e.key === row.user_id && e.ts > asOf)) return;
               const want = online.get(asOf)![i]![j]?.value ?? null;
               const got = num(row[`${f.id.replace('@', '__')}`]);
               if (f.layout.fn === 'avg' && typeof want === 'number') expect(got).toBeCloseTo(want, 9);
               else expect(got, `${name} backfill ${f.id} ${row.user_id}`).toBe(want);
             });
           }
+          // Keys without events and times past every event are always compared: most of the grid.
+          expect(compared).toBeGreaterThanOrEqual(streamJob.features.length * 3 * keys.length);
+          compared = 0;
           await store.executor.dropTable({ name: copy });
           await store.executor.dropTable({ name: spine });
         }
       }),
-      { numRuns: 4 },
+      {
+        numRuns: 4,
+        // Found by the property: mismatched rows when the spine was joined back on an unordered ROW_NUMBER().
+        examples: [[[{ partition: 0, offset: 0, key: 'a', ts: base, value: null }, { partition: 0, offset: 1, key: 'c', ts: base, value: 0 }, { partition: 0, offset: 2, key: 'c', ts: base + 40_001, value: null }]]],
+      },
     );
   }, 300_000);
 

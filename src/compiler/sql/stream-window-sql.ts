@@ -27,8 +27,8 @@ const TIME = {
 
 /**
  * Compiles a stream window plan to one SELECT (no parameters: the only values are whole numbers of ms and, for an
- * `asOf` spine, one timestamp literal). Output columns in `plan.columns` order; one row per spine row (relation
- * spines, duplicates kept) or per key (`asOf`).
+ * `asOf` spine, one timestamp literal). Output columns in `plan.columns` order, rows in no particular order; one
+ * row per spine row (relation spines, duplicates kept) or per key (`asOf`).
  */
 export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPlan): CompiledQuery {
   const q = (name: string) => compiler.quoteIdentifier(name);
@@ -43,7 +43,7 @@ export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPla
   if (plan.spine.kind === 'relation') {
     const { keyColumns, timestampColumn, valueColumn } = plan.spine;
     spineSelect =
-      `SELECT ROW_NUMBER() OVER () AS ${q('__row')}, ${keyColumns.map((k, i) => `${col('l', k)} AS ${q(key(i))}`).join(', ')}, ` +
+      `SELECT ${keyColumns.map((k, i) => `${col('l', k)} AS ${q(key(i))}`).join(', ')}, ` +
       `${col('l', timestampColumn)} AS ${q('__ts')}, ${time.epochMs(col('l', timestampColumn))} AS ${q('__ms')}` +
       `${valueColumn === undefined ? '' : `, ${col('l', valueColumn)} AS ${q('__label')}`}\n  FROM ${relation(plan.spine.relation)} AS ${q('l')}`;
   } else {
@@ -54,7 +54,7 @@ export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPla
         ` WHERE ${time.epochMs(col('r', f.source.timestampColumn))} <= ${asOfMs}${f.source.keyColumns.map((k) => ` AND ${col('r', k)} IS NOT NULL`).join('')}`,
     );
     spineSelect =
-      `SELECT ROW_NUMBER() OVER () AS ${q('__row')}, ${Array.from({ length: keyCount }, (_, i) => col('u', key(i))).join(', ')}, ` +
+      `SELECT ${Array.from({ length: keyCount }, (_, i) => col('u', key(i))).join(', ')}, ` +
       `${time.instant(compiler.stringLiteral(plan.spine.asOf.toISOString()))} AS ${q('__ts')}, ${asOfMs} AS ${q('__ms')}\n` +
       `  FROM (${keySets.join('\n    UNION\n    ')}) AS ${q('u')}`;
   }
@@ -63,8 +63,9 @@ export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPla
   const joins: string[] = [];
   const outputs = plan.features.map((feature, index) => {
     const name = q(`__f${index}`);
-    ctes.push(`${name} AS (\n${featureSql(compiler, time, feature, relation)}\n)`);
-    joins.push(`LEFT JOIN ${name} AS ${q(`f${index}`)} ON ${col(`f${index}`, '__row')} = ${col('s', '__row')}`);
+    ctes.push(`${name} AS (\n${featureSql(compiler, time, feature, relation, keyCount)}\n)`);
+    const on = [...Array.from({ length: keyCount }, (_, i) => `${col(`f${index}`, key(i))} = ${col('s', key(i))}`), `${col(`f${index}`, '__ms')} = ${col('s', '__ms')}`];
+    joins.push(`LEFT JOIN ${name} AS ${q(`f${index}`)} ON ${on.join(' AND ')}`);
     const value = col(`f${index}`, '__v');
     return `${feature.fn === 'count' ? `COALESCE(${value}, 0)` : value} AS ${q(feature.outputName)}`;
   });
@@ -74,12 +75,16 @@ export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPla
     ...outputs,
     ...(plan.spine.kind === 'relation' && plan.spine.valueColumn !== undefined ? [`${col('s', '__label')} AS ${q(plan.spine.valueColumn)}`] : []),
   ];
-  const sql = [`WITH ${ctes.join(',\n')}`, `SELECT ${select.join(',\n  ')}`, `FROM ${q('__spine')} AS ${q('s')}`, ...joins, `ORDER BY ${col('s', '__row')}`].join('\n');
+  const sql = [`WITH ${ctes.join(',\n')}`, `SELECT ${select.join(',\n  ')}`, `FROM ${q('__spine')} AS ${q('s')}`, ...joins].join('\n');
   return compiledQuery(sql);
 }
 
-/** One feature's value per spine row: `(__row, __v)` for the spine rows whose window holds a row. */
-function featureSql(compiler: SqlCompiler, time: DialectTime, f: StreamWindowJoin, relation: (r: Relation) => string): string {
+/**
+ * One feature's value per distinct spine point: `(__k0…, __ms, __v)` for the points whose window holds a row. Joined
+ * back on keys and time (not on a row number: engines may evaluate a CTE once per reference, and an unordered
+ * ROW_NUMBER() need not repeat itself).
+ */
+function featureSql(compiler: SqlCompiler, time: DialectTime, f: StreamWindowJoin, relation: (r: Relation) => string, keyCount: number): string {
   const q = (name: string) => compiler.quoteIdentifier(name);
   const col = (alias: string, column: string) => `${q(alias)}.${q(column)}`;
   const ts = time.epochMs(col('r', f.source.timestampColumn));
@@ -92,13 +97,17 @@ function featureSql(compiler: SqlCompiler, time: DialectTime, f: StreamWindowJoi
     const end = `(FLOOR(${spineMs} / ${f.slideMs}) * ${f.slideMs})`;
     conditions.push(`${ts} > ${end} - ${f.windowMs}`, `${ts} <= ${end}`);
   }
-  const from = `  FROM ${q('__spine')} AS ${q('s')}\n  JOIN ${relation(f.source.relation)} AS ${q('r')}\n    ON ${conditions.join('\n    AND ')}`;
+  const point = [...Array.from({ length: keyCount }, (_, i) => col('s', `__k${i}`)), spineMs];
+  const pointOut = [...Array.from({ length: keyCount }, (_, i) => `${col('s', `__k${i}`)} AS ${q(`__k${i}`)}`), `${spineMs} AS ${q('__ms')}`].join(', ');
+  const points = `(SELECT DISTINCT ${Array.from({ length: keyCount }, (_, i) => q(`__k${i}`)).join(', ')}, ${q('__ms')} FROM ${q('__spine')})`;
+  const from = `  FROM ${points} AS ${q('s')}\n  JOIN ${relation(f.source.relation)} AS ${q('r')}\n    ON ${conditions.join('\n    AND ')}`;
   const arg = f.column === undefined ? undefined : col('r', f.column);
   if (f.fn === 'last') {
     const order = [`${col('r', f.source.timestampColumn)} DESC`, ...f.orderColumns.map((c) => `${col('r', c)} DESC`)].join(', ');
+    const outer = [...Array.from({ length: keyCount }, (_, i) => q(`__k${i}`)), q('__ms'), q('__v')].join(', ');
     return (
-      `  SELECT ${q('__row')}, ${q('__v')} FROM (\n  SELECT ${col('s', '__row')} AS ${q('__row')}, ${arg} AS ${q('__v')}, ` +
-      `ROW_NUMBER() OVER (PARTITION BY ${col('s', '__row')} ORDER BY ${order}) AS ${q('__rank')}\n${from}\n  ) AS ${q('x')} WHERE ${q('__rank')} = 1`
+      `  SELECT ${outer} FROM (\n  SELECT ${pointOut}, ${arg} AS ${q('__v')}, ` +
+      `ROW_NUMBER() OVER (PARTITION BY ${point.join(', ')} ORDER BY ${order}) AS ${q('__rank')}\n${from}\n  ) AS ${q('x')} WHERE ${q('__rank')} = 1`
     );
   }
   const aggregate = {
@@ -108,5 +117,5 @@ function featureSql(compiler: SqlCompiler, time: DialectTime, f: StreamWindowJoi
     min: `MIN(${arg})`,
     max: `MAX(${arg})`,
   }[f.fn];
-  return `  SELECT ${col('s', '__row')} AS ${q('__row')}, ${aggregate} AS ${q('__v')}\n${from}\n  GROUP BY ${col('s', '__row')}`;
+  return `  SELECT ${pointOut}, ${aggregate} AS ${q('__v')}\n${from}\n  GROUP BY ${point.join(', ')}`;
 }
