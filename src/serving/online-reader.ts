@@ -2,7 +2,7 @@ import { TrellisError } from '../errors/trellis-error.js';
 import type { ValueType } from '../registry/resource-schemas.js';
 import { decodeOnlineCell, onlineValueStatus, OnlineStoreBase, type EntityKeyValue, type OnlineStore, type OnlineValueStatus } from '../spi/online-store.js';
 import type { FeatureCatalog, ServedFeature } from './feature-catalog.js';
-import { OnlineJsonRows, serializeOnlineResult, writeEncodedCells } from './online-response-json.js';
+import { encodedRowsJson, onlineJsonHead, placeEncodedRows, serializeOnlineResult } from './online-response-json.js';
 import { evaluateExpression, type ExpressionValue } from './on-demand/expression-evaluator.js';
 import { parseExpression, type Expression } from './on-demand/expression-parser.js';
 import type { ProviderPool } from './provider-pool.js';
@@ -57,6 +57,12 @@ interface ReadPlan {
   readonly features: string[];
   /** `features` as JSON text, once per plan. */
   readonly featuresJson: string;
+  /** The response's bytes before its rows ({@link onlineJsonHead}). */
+  readonly jsonHead: Buffer;
+  /** The ttl of each response position (fetched features). */
+  readonly ttls: readonly (number | undefined)[];
+  /** One group whose tables are the response's features in order. */
+  readonly inOrder: boolean;
   readonly groups: readonly ReadGroup[];
   readonly onDemand: readonly OnDemandStep[];
   /** Some features are read from stream tiles (typed path). */
@@ -89,36 +95,33 @@ export class OnlineReader {
   /**
    * The same answer as {@link read}, as the response's JSON text (what `JSON.stringify` of it parses to). Plans
    * without on-demand features over stores holding encoded cells (Redis) go from cell text to JSON text without a
-   * typed value per cell ({@link writeEncodedCells}); the rest is read typed and serialized by hand.
+   * typed value per cell ({@link encodedRowsJson}); the rest is read typed and serialized by hand.
    */
-  async readJson(request: OnlineReadRequest, nowMs = Date.now()): Promise<string> {
+  async readJson(request: OnlineReadRequest, nowMs = Date.now()): Promise<string | Buffer> {
     this.#checkSize(request);
     const plan = await this.#plan(request);
     if (plan.onDemand.length > 0 || plan.tiled) return serializeOnlineResult(await this.#readTyped(request, plan, nowMs), plan.featuresJson);
     const { groups } = plan;
     const entities = request.entities;
-    if (groups.length === 1) {
-      // The common case, without the Promise.all.
+    if (groups.length === 1 && plan.inOrder) {
+      // The common case: one store call whose tables are the response's features in order.
       const group = groups[0]!;
       const keys = entityKeys(entities, group);
       const store = this.#stores.get(group.provider) ?? (await this.#store(group.provider));
       if (!holdsEncodedCells(store)) return serializeOnlineResult(await this.#readTyped(request, plan, nowMs), plan.featuresJson);
-      const rows = await store.readEncoded(group.entity, keys, group.tables);
-      const out = new OnlineJsonRows(entities.length, plan.features.length);
-      writeEncodedCells(out, rows, group.positions, group.ttls, nowMs);
-      return out.toJson(plan.featuresJson);
+      return encodedRowsJson(plan.jsonHead, await store.readEncoded(group.entity, keys, group.tables), plan.ttls, nowMs);
     }
     const stores = await Promise.all(groups.map((group) => this.#stores.get(group.provider) ?? this.#store(group.provider)));
     if (!stores.every(holdsEncodedCells)) return serializeOnlineResult(await this.#readTyped(request, plan, nowMs), plan.featuresJson);
     const keys = groups.map((group) => entityKeys(entities, group));
-    const out = new OnlineJsonRows(entities.length, plan.features.length);
+    const width = plan.features.length;
+    const rows: (string | null)[][] = entities.map(() => new Array<string | null>(width).fill(null));
     await Promise.all(
       groups.map(async (group, g) => {
-        const rows = await (stores[g] as EncodedStore).readEncoded(group.entity, keys[g]!, group.tables);
-        writeEncodedCells(out, rows, group.positions, group.ttls, nowMs);
+        placeEncodedRows(rows, await (stores[g] as EncodedStore).readEncoded(group.entity, keys[g]!, group.tables), group.positions, width);
       }),
     );
-    return out.toJson(plan.featuresJson);
+    return encodedRowsJson(plan.jsonHead, rows, plan.ttls, nowMs);
   }
 
   /** The pool's store, remembered once open (the pool keeps an open instance for the process's life). */
@@ -222,7 +225,18 @@ export class OnlineReader {
       return { position: features.length + i, expression, valueType: odf.valueType, inputs };
     });
     features.push(...(service?.onDemand ?? []).map((odf) => odf.name));
-    return { features, featuresJson: JSON.stringify(features), groups: [...groups.values()], onDemand, tiled: tiled.some((t) => t !== null) };
+    const featuresJson = JSON.stringify(features);
+    const groupList = [...groups.values()];
+    return {
+      features,
+      featuresJson,
+      jsonHead: onlineJsonHead(featuresJson),
+      ttls: served.map((f) => f.ttlSeconds),
+      inOrder: groupList.length === 1 && groupList[0]!.positions.every((p, i) => p === i) && groupList[0]!.positions.length === features.length,
+      groups: groupList,
+      onDemand,
+      tiled: tiled.some((t) => t !== null),
+    };
   }
 }
 

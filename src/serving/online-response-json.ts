@@ -4,7 +4,7 @@
  *
  * - {@link serializeOnlineResult}: a typed {@link OnlineReadResult} (stores that hand out decoded cells, on-demand
  *   features). Gives text that `JSON.parse`s to what `JSON.stringify` of the same object gives.
- * - {@link OnlineJsonRows} + {@link writeEncodedCells}: cells in their stored text (`<eventTs>:<tag><payload>`, the
+ * - {@link encodedRowsJson}: cells in their stored text (`<eventTs>:<tag><payload>`, the
  *   Redis store). A float cell's payload is already the shortest round-trip decimal of its value, so when it is a
  *   plain JSON number it goes into the response as it is — no string → double → string per cell. The event time's
  *   digits likewise. Everything else (strings, ints, bools, timestamps, float lists, `-0`, NaN, exponents, text that
@@ -19,10 +19,7 @@ const STATUS_JSON: Readonly<Record<OnlineValueStatus, string>> = {
   NOT_FOUND: '"NOT_FOUND"',
   OUTSIDE_MAX_AGE: '"OUTSIDE_MAX_AGE"',
 };
-const PRESENT = STATUS_JSON.PRESENT;
-const NULL_VALUE = STATUS_JSON.NULL_VALUE;
-const NOT_FOUND = STATUS_JSON.NOT_FOUND;
-const OUTSIDE_MAX_AGE = STATUS_JSON.OUTSIDE_MAX_AGE;
+const { PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE } = STATUS_JSON;
 
 /** JSON text of a served value, as `JSON.stringify` writes it inside an array (NaN and ±Infinity → null). */
 export function servedValueJson(value: ServedValue | undefined): string {
@@ -61,126 +58,253 @@ export function serializeOnlineResult(result: OnlineReadResult, featuresJson = J
   return `${out}]}`;
 }
 
+// Status codes of the byte writer, and their JSON bytes.
+const S_NOT_FOUND = 0;
+const S_PRESENT = 1;
+const S_NULL_VALUE = 2;
+const S_OUTSIDE_MAX_AGE = 3;
+const STATUS_BYTES = [NOT_FOUND, PRESENT, NULL_VALUE, OUTSIDE_MAX_AGE].map((text) => Buffer.from(text, 'latin1'));
+const NULL_BYTES = Buffer.from('null', 'latin1');
+const ROW_OPEN = Buffer.from('{"values":[', 'latin1');
+const ROW_STATUSES = Buffer.from('],"statuses":[', 'latin1');
+const ROW_TIMES = Buffer.from('],"eventTimestamps":[', 'latin1');
+const ROW_CLOSE = Buffer.from(']}', 'latin1');
+const ROW_OPEN_AFTER = Buffer.from(',{"values":[', 'latin1');
+
+/** The bytes before the first row: `{"features":[…],"results":[` (once per plan). */
+export function onlineJsonHead(featuresJson: string): Buffer {
+  return Buffer.from(`{"features":${featuresJson},"results":[`, 'utf8');
+}
+
 /**
- * The three JSON fragments (value, status, event time) of every cell of a response, row-major
- * (`row * width + position`), filled by {@link writeEncodedCells} per store call and joined by {@link toJson}.
- * Cells nobody writes stay NOT_FOUND (null value and event time).
+ * Puts the rows of one store call (`rows[r][t]`, table t at response position `positions[t]`) into the response's
+ * rows (`into[r][position]`, `width` wide, created on first use) — for reads that take more than one store call.
  */
-export class OnlineJsonRows {
-  readonly rows: number;
-  readonly width: number;
-  readonly values: string[];
-  readonly statuses: string[];
-  readonly times: string[];
-
-  constructor(rows: number, width: number) {
-    this.rows = rows;
-    this.width = width;
-    const cells = rows * width;
-    this.values = new Array<string>(cells).fill('null');
-    this.statuses = new Array<string>(cells).fill(NOT_FOUND);
-    this.times = new Array<string>(cells).fill('null');
-  }
-
-  toJson(featuresJson: string): string {
-    const { rows, width, values, statuses, times } = this;
-    let out = `{"features":${featuresJson},"results":[`;
-    for (let r = 0; r < rows; r++) {
-      const from = r * width;
-      const to = from + width;
-      let v = '';
-      let s = '';
-      let t = '';
-      if (width > 0) {
-        v = values[from]!;
-        s = statuses[from]!;
-        t = times[from]!;
-        for (let k = from + 1; k < to; k++) {
-          v += `,${values[k]!}`;
-          s += `,${statuses[k]!}`;
-          t += `,${times[k]!}`;
-        }
-      }
-      out += `${r === 0 ? '' : ','}{"values":[${v}],"statuses":[${s}],"eventTimestamps":[${t}]}`;
-    }
-    return `${out}]}`;
+export function placeEncodedRows(into: (string | null)[][], rows: readonly (readonly (string | null)[])[], positions: readonly number[], width: number): void {
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    const out = (into[r] ??= new Array<string | null>(width).fill(null));
+    for (let t = 0; t < positions.length; t++) out[positions[t]!] = row[t] ?? null;
   }
 }
 
 /**
- * Fills the fragments of one store call's cells: `rows[r][t]` is the stored text (or null) of the table at response
- * position `positions[t]` for entity row r; `ttls[t]` its ttl in seconds. Statuses as {@link onlineValueStatus}.
- * Throws (through {@link decodeOnlineCell}) on text that is not a cell, as the typed path does.
+ * The response (UTF-8 bytes, or a string when small) for cells in their stored text: `rows[r][k]` is the cell of response position k for entity
+ * row r (null: not found), `ttls[k]` its ttl in seconds; `head` from {@link onlineJsonHead}. Statuses as
+ * {@link onlineValueStatus}; values as the typed path serves them. Throws (through {@link decodeOnlineCell}) on
+ * text that is not a cell, as the typed path does.
  */
-export function writeEncodedCells(
-  out: OnlineJsonRows,
-  rows: readonly (readonly (string | null)[])[],
-  positions: readonly number[],
-  ttls: readonly (number | undefined)[],
-  nowMs: number,
-): void {
-  const { width, values, statuses, times } = out;
-  const tables = positions.length;
+export function encodedRowsJson(head: Buffer, rows: readonly (readonly (string | null | undefined)[])[], ttls: readonly (number | undefined)[], nowMs: number): Buffer | string {
+  const width = ttls.length;
+  const cells = rows.length * width;
+  // Per cell: status, where the event-time digits end (0: the typed text in `times`).
+  const status = new Uint8Array(cells);
+  const tsEnd = new Int32Array(cells);
+  const times: string[] = [];
+  const w = new ByteWriter(head.length + 64 + cells * 48);
+  w.bytes(head);
+  // Small functions per row part: one big function with cold branches keeps deoptimizing in its loop.
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r]!;
     const base = r * width;
-    for (let t = 0; t < tables; t++) {
-      const text = row[t];
-      if (text === null || text === undefined) continue; // NOT_FOUND: already there
-      const at = base + positions[t]!;
-      // The event time, parsed in place as decodeOnlineCell does (digits, optional leading '-', then ':').
-      const n = text.length;
-      const negative = text.charCodeAt(0) === 45; /* - */
-      let i = negative ? 1 : 0;
-      const digitsFrom = i;
-      let magnitude = 0;
-      for (; i < n; i++) {
-        const digit = text.charCodeAt(i) - 48;
-        if (!(digit >= 0 && digit <= 9)) break;
-        magnitude = magnitude * 10 + digit;
-      }
-      const tag = i < n - 1 && i > digitsFrom && text.charCodeAt(i) === 58 /* : */ && Number.isSafeInteger(magnitude) ? text.charCodeAt(i + 1) : -1;
-      let value: string;
-      switch (tag) {
-        case 102 /* f */:
-          value = plainJsonNumberAt(text, i + 2) ? text.slice(i + 2) : servedValueJson(+text.slice(i + 2));
-          break;
-        case 115 /* s */:
-          value = JSON.stringify(text.slice(i + 2));
-          break;
-        case 105 /* i */: {
-          const digits = text.slice(i + 2);
-          const int = +digits;
-          value = Number.isSafeInteger(int) ? `${int}` : JSON.stringify(digits);
-          break;
-        }
-        case 98 /* b */:
-          value = text.charCodeAt(i + 2) === 49 ? 'true' : 'false';
-          break;
-        case 110 /* n */:
-          value = 'null';
-          break;
-        default: {
-          // timestamp, float_list, or not a cell (throws)
-          const cell = decodeOnlineCell(text);
-          const status = onlineValueStatus(cell, ttls[t], nowMs);
-          statuses[at] = STATUS_JSON[status];
-          times[at] = timestampJson(cell.eventTs);
-          if (status === 'PRESENT') values[at] = servedValueJson(cell.value instanceof Date ? cell.value.toISOString() : (cell.value as ServedValue));
-          continue;
-        }
-      }
-      const eventTs = negative ? -magnitude : magnitude;
-      // The digits as they are when canonical (no leading zero, no "-0"); otherwise the number's own text.
-      times[at] = text.charCodeAt(digitsFrom) !== 48 || i === digitsFrom + 1 ? (negative && magnitude === 0 ? '0' : text.slice(0, i)) : `${eventTs}`;
-      const ttl = ttls[t];
-      if (ttl !== undefined && eventTs < nowMs - ttl * 1000) statuses[at] = OUTSIDE_MAX_AGE;
-      else if (tag === 110) statuses[at] = NULL_VALUE;
-      else {
-        statuses[at] = PRESENT;
-        values[at] = value;
-      }
+    w.bytes(r === 0 ? ROW_OPEN : ROW_OPEN_AFTER);
+    writeValues(w, row, width, base, ttls, nowMs, status, tsEnd, times);
+    w.bytes(ROW_STATUSES);
+    writeStatuses(w, width, base, status);
+    w.bytes(ROW_TIMES);
+    writeTimes(w, row, width, base, status, tsEnd, times);
+    w.bytes(ROW_CLOSE);
+  }
+  w.byte(93 /* ] */);
+  w.byte(125 /* } */);
+  return w.done();
+}
+
+/** The values of one row, parsing each cell once: its status and event time are kept for the two arrays after. */
+function writeValues(
+  w: ByteWriter,
+  row: readonly (string | null | undefined)[],
+  width: number,
+  base: number,
+  ttls: readonly (number | undefined)[],
+  nowMs: number,
+  status: Uint8Array,
+  tsEnd: Int32Array,
+  times: string[],
+): void {
+  for (let k = 0; k < width; k++) {
+    if (k > 0) w.byte(44 /* , */);
+    const text = row[k];
+    if (text === null || text === undefined) {
+      w.bytes(NULL_BYTES);
+      continue;
     }
+    const n = text.length;
+    const negative = text.charCodeAt(0) === 45; /* - */
+    let i = negative ? 1 : 0;
+    const digitsFrom = i;
+    let magnitude = 0;
+    for (; i < n; i++) {
+      const digit = text.charCodeAt(i) - 48;
+      if (!(digit >= 0 && digit <= 9)) break;
+      magnitude = magnitude * 10 + digit;
+    }
+    const tag = i < n - 1 && i > digitsFrom && text.charCodeAt(i) === 58 /* : */ && Number.isSafeInteger(magnitude) ? text.charCodeAt(i + 1) : -1;
+    if (tag !== 102 /* f */ && tag !== 110 /* n */ && tag !== 115 /* s */ && tag !== 105 /* i */ && tag !== 98 /* b */) {
+      writeDecoded(w, text, ttls[k], nowMs, status, base + k, times); // timestamp, float_list, or not a cell (throws)
+      continue;
+    }
+    const eventTs = negative ? -magnitude : magnitude;
+    // The digits as they are when canonical (no leading zero, no "-0"); otherwise the number's own text.
+    if (text.charCodeAt(digitsFrom) !== 48 || (i === digitsFrom + 1 && !negative)) tsEnd[base + k] = i;
+    else times[base + k] = `${eventTs === 0 ? 0 : eventTs}`;
+    const ttl = ttls[k];
+    if (ttl !== undefined && eventTs < nowMs - ttl * 1000) {
+      status[base + k] = S_OUTSIDE_MAX_AGE;
+      w.bytes(NULL_BYTES);
+    } else if (tag === 102) {
+      status[base + k] = S_PRESENT;
+      if (!w.plainNumber(text, i + 2)) w.text(servedValueJson(+text.slice(i + 2)));
+    } else if (tag === 110) {
+      status[base + k] = S_NULL_VALUE;
+      w.bytes(NULL_BYTES);
+    } else {
+      status[base + k] = S_PRESENT;
+      w.text(otherValueJson(text, tag, i + 2));
+    }
+  }
+}
+
+/** A string, int or bool cell's value (tag `s`, `i`, `b`; payload from `from`) as the typed path serves it. */
+function otherValueJson(text: string, tag: number, from: number): string {
+  if (tag === 115 /* s */) return JSON.stringify(text.slice(from));
+  if (tag === 98 /* b */) return text.charCodeAt(from) === 49 ? 'true' : 'false';
+  const digits = text.slice(from);
+  const int = +digits;
+  return Number.isSafeInteger(int) ? `${int}` : JSON.stringify(digits);
+}
+
+/** A cell through {@link decodeOnlineCell} (timestamps, float lists; throws on text that is not a cell). */
+function writeDecoded(w: ByteWriter, text: string, ttl: number | undefined, nowMs: number, status: Uint8Array, at: number, times: string[]): void {
+  const cell = decodeOnlineCell(text);
+  const s = onlineValueStatus(cell, ttl, nowMs);
+  status[at] = s === 'PRESENT' ? S_PRESENT : s === 'NULL_VALUE' ? S_NULL_VALUE : S_OUTSIDE_MAX_AGE;
+  times[at] = timestampJson(cell.eventTs);
+  w.text(s === 'PRESENT' ? servedValueJson(cell.value instanceof Date ? cell.value.toISOString() : (cell.value as ServedValue)) : 'null');
+}
+
+function writeStatuses(w: ByteWriter, width: number, base: number, status: Uint8Array): void {
+  for (let k = 0; k < width; k++) {
+    if (k > 0) w.byte(44);
+    w.bytes(STATUS_BYTES[status[base + k]!]!);
+  }
+}
+
+function writeTimes(w: ByteWriter, row: readonly (string | null | undefined)[], width: number, base: number, status: Uint8Array, tsEnd: Int32Array, times: string[]): void {
+  for (let k = 0; k < width; k++) {
+    if (k > 0) w.byte(44);
+    const end = tsEnd[base + k]!;
+    if (end > 0) w.ascii(row[k]!, 0, end);
+    else if (status[base + k] === S_NOT_FOUND) w.bytes(NULL_BYTES);
+    else w.text(times[base + k]!);
+  }
+}
+
+const SMALL_ANSWER_BYTES = 32 * 1024;
+
+/** Appends bytes to a growing buffer. */
+class ByteWriter {
+  #buf: Buffer;
+  #pos = 0;
+
+  constructor(size: number) {
+    this.#buf = Buffer.allocUnsafe(size);
+  }
+
+  #grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + need));
+    this.#buf.copy(next, 0, 0, this.#pos);
+    this.#buf = next;
+  }
+
+  byte(b: number): void {
+    if (this.#pos >= this.#buf.length) this.#grow(1);
+    this.#buf[this.#pos++] = b;
+  }
+
+  bytes(src: Buffer): void {
+    const n = src.length;
+    if (this.#pos + n > this.#buf.length) this.#grow(n);
+    const buf = this.#buf;
+    let pos = this.#pos;
+    for (let i = 0; i < n; i++) buf[pos++] = src[i]!;
+    this.#pos = pos;
+  }
+
+  /** Characters [from, to) of a string known to be ASCII. */
+  ascii(text: string, from: number, to: number): void {
+    if (this.#pos + (to - from) > this.#buf.length) this.#grow(to - from);
+    const buf = this.#buf;
+    let pos = this.#pos;
+    for (let i = from; i < to; i++) buf[pos++] = text.charCodeAt(i);
+    this.#pos = pos;
+  }
+
+  /** Any string, as UTF-8. */
+  text(text: string): void {
+    if (this.#pos + text.length * 3 > this.#buf.length) this.#grow(text.length * 3);
+    this.#pos += this.#buf.write(text, this.#pos, 'utf8');
+  }
+
+  /**
+   * Copies `text` from `from` on when it is a plain JSON number ({@link plainJsonNumberAt}), checking while copying;
+   * false (and nothing written) otherwise.
+   */
+  plainNumber(text: string, from: number): boolean {
+    const n = text.length;
+    if (this.#pos + (n - from) > this.#buf.length) this.#grow(n - from);
+    const buf = this.#buf;
+    const start = this.#pos;
+    let pos = start;
+    let i = from;
+    let c = i < n ? text.charCodeAt(i) : -1;
+    if (c === 45 /* - */) {
+      buf[pos++] = c;
+      c = ++i < n ? text.charCodeAt(i) : -1;
+      if (c === 48) return false; // "-0…": the typed route
+    }
+    if (c === 48 /* 0 */) {
+      buf[pos++] = c;
+      i++;
+    } else if (c >= 49 && c <= 57) {
+      const intFrom = i;
+      do {
+        buf[pos++] = c;
+        c = ++i < n ? text.charCodeAt(i) : -1;
+      } while (c >= 48 && c <= 57);
+      if (i - intFrom > 21) return false;
+    } else return false;
+    if (i < n) {
+      if (text.charCodeAt(i) !== 46 /* . */) return false;
+      buf[pos++] = 46;
+      const fraction = ++i;
+      for (; i < n; i++) {
+        c = text.charCodeAt(i);
+        if (!(c >= 48 && c <= 57)) return false;
+        buf[pos++] = c;
+      }
+      if (i === fraction) return false;
+    }
+    this.#pos = pos;
+    return true;
+  }
+
+  /**
+   * The bytes written. Small answers as a string: Node's HTTP response writes a string body together with the
+   * headers in one write, a Buffer body as a separate chunk (writev); large ones as bytes, not copied again.
+   */
+  done(): Buffer | string {
+    return this.#pos <= SMALL_ANSWER_BYTES ? this.#buf.toString('utf8', 0, this.#pos) : this.#buf.subarray(0, this.#pos);
   }
 }
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeOnlineCell, encodeOnlineCell, onlineValueStatus, type OnlineValue, type OnlineValueStatus, type OnlineValueType } from '../../../src/spi/online-store.js';
 import type { OnlineReadResult, ServedValue } from '../../../src/serving/online-reader.js';
-import { OnlineJsonRows, plainJsonNumberAt, serializeOnlineResult, writeEncodedCells } from '../../../src/serving/online-response-json.js';
+import { encodedRowsJson, onlineJsonHead, placeEncodedRows, plainJsonNumberAt, serializeOnlineResult } from '../../../src/serving/online-response-json.js';
 
 const statuses: OnlineValueStatus[] = ['PRESENT', 'NULL_VALUE', 'NOT_FOUND', 'OUTSIDE_MAX_AGE'];
 
@@ -122,25 +122,38 @@ const encodedCase: fc.Arbitrary<EncodedCase> = fc.integer({ min: 1, max: 6 }).ch
   ),
 );
 
-describe('writeEncodedCells', () => {
+/** The response bytes for one store call's rows placed at their positions (the reader's multi-call path). */
+function encodedJson(features: string[], c: EncodedCase): string {
+  const rows: (string | null)[][] = [];
+  placeEncodedRows(rows, c.rows, c.positions, c.width);
+  const ttls = new Array<number | undefined>(c.width).fill(undefined);
+  c.positions.forEach((p, t) => (ttls[p] = c.ttls[t]));
+  return String(encodedRowsJson(onlineJsonHead(JSON.stringify(features)), rows, ttls, NOW));
+}
+
+describe('encodedRowsJson', () => {
   it('gives the JSON of the typed path for every cell text the stores write, ttl and null statuses included', () => {
     fc.assert(
       fc.property(encodedCase, fc.array(nastyString, { maxLength: 6 }), (c, names) => {
         const features = Array.from({ length: c.width }, (_, i) => names[i] ?? `f${i}`);
-        const out = new OnlineJsonRows(c.rows.length, c.width);
-        writeEncodedCells(out, c.rows, c.positions, c.ttls, NOW);
         const expected = { features, results: typedOracle(c, NOW) };
-        expect(JSON.parse(out.toJson(JSON.stringify(features)))).toStrictEqual(JSON.parse(JSON.stringify(expected)));
+        expect(JSON.parse(encodedJson(features, c))).toStrictEqual(JSON.parse(JSON.stringify(expected)));
       }),
       { numRuns: 1000 },
     );
   });
 
-  it('fills two store calls into one response at their positions; unwritten cells stay NOT_FOUND', () => {
-    const out = new OnlineJsonRows(2, 3);
-    writeEncodedCells(out, [[encodeOnlineCell('float', 0.1, 5)], [null]], [2], [undefined], NOW);
-    writeEncodedCells(out, [[encodeOnlineCell('string', 'a"', 6)], [encodeOnlineCell('int', '9007199254740993', 7)]], [0], [undefined], NOW);
-    expect(JSON.parse(out.toJson('["a","b","c"]'))).toStrictEqual({
+  it('grows its buffer for long strings and many cells', () => {
+    const long = 'é"\u0000😀'.repeat(5000);
+    const c: EncodedCase = { width: 3, positions: [0, 1, 2], ttls: [undefined, undefined, undefined], rows: Array.from({ length: 300 }, (_, r) => [encodeOnlineCell('string', long, r), encodeOnlineCell('float', r / 7, r), null]) };
+    expect(JSON.parse(encodedJson(['a', 'b', 'c'], c))).toStrictEqual(JSON.parse(JSON.stringify({ features: ['a', 'b', 'c'], results: typedOracle(c, NOW) })));
+  });
+
+  it('fills two store calls into one response at their positions; unplaced cells stay NOT_FOUND', () => {
+    const rows: (string | null)[][] = [];
+    placeEncodedRows(rows, [[encodeOnlineCell('float', 0.1, 5)], [null]], [2], 3);
+    placeEncodedRows(rows, [[encodeOnlineCell('string', 'a"', 6)], [encodeOnlineCell('int', '9007199254740993', 7)]], [0], 3);
+    expect(JSON.parse(String(encodedRowsJson(onlineJsonHead('["a","b","c"]'), rows, [undefined, undefined, undefined], NOW)))).toStrictEqual({
       features: ['a', 'b', 'c'],
       results: [
         { values: ['a"', null, 0.1], statuses: ['PRESENT', 'NOT_FOUND', 'PRESENT'], eventTimestamps: [6, null, 5] },
@@ -150,10 +163,10 @@ describe('writeEncodedCells', () => {
   });
 
   it('throws on text that is not a cell, as the typed path does', () => {
-    for (const text of ['', 'abc', '12', '12:', ':f1', '99999999999999999999:f1']) {
-      const out = new OnlineJsonRows(1, 1);
+    for (const text of ['', 'abc', '12', '12:', ':f1', '99999999999999999999:f1', '5:x1', '5:q']) {
       expect(() => decodeOnlineCell(text)).toThrow();
-      expect(() => writeEncodedCells(out, [[text]], [0], [undefined], NOW)).toThrow();
+      expect(() => encodedRowsJson(onlineJsonHead('["a"]'), [[text]], [undefined], NOW)).toThrow();
+      expect(() => encodedRowsJson(onlineJsonHead('["a"]'), [[text]], [1], NOW)).toThrow();
     }
   });
 });
