@@ -2,7 +2,8 @@ import { TrellisError, isTrellisError } from '../errors/trellis-error.js';
 import type { ApplyPlan, Registry, StoredResource } from '../registry/registry.js';
 import { formatId, idKey, type ResourceId } from '../registry/resource-ref.js';
 import type { RegistryDatabase } from '../registry/registry-database.js';
-import { logEntry, type CreateRunResult, type RunStore } from './run-store.js';
+import type { ResourceKind } from '../registry/resource-schemas.js';
+import { lockKey, logEntry, type CreateRunResult, type RunStore } from './run-store.js';
 import { taskOfKind, type Run, type RunKey, type RunTrigger, type RunnableKind, type TaskKind } from './run-types.js';
 
 export interface TriggerOptions {
@@ -62,29 +63,103 @@ export class RunTriggers {
    * Creates the initial runs after an apply, in one transaction: a run for every new transformation, feature
    * with an online provider and training set, each waiting for the runs of the transformations it reads.
    * Does nothing for a dry run or a plan that was not applied. Returns the runs in creation order.
+   * A fixed number of statements whatever the plan's size (definitions, lineage and the runs of features and
+   * training sets in batches); new transformations, which may wait on each other, are created one by one.
    */
   async onApplied(plan: ApplyPlan): Promise<Run[]> {
     if (!plan.applied || plan.dryRun) return [];
-    const created: { resource: StoredResource; task: TaskKind; upstream: RunKey[] }[] = [];
-    for (const action of plan.actions) {
-      if (action.action !== 'create' || !(action.kind in taskOfKind)) continue;
-      const resource = await this.#registry.get(action.kind, action.name, action.variant);
+    const candidates = plan.actions.filter((a) => a.action === 'create' && a.kind in taskOfKind);
+    if (candidates.length === 0) return [];
+    const resources = await this.#resources(candidates);
+    const withTask = resources.flatMap((resource) => {
       const task = taskFor(resource);
-      if (task) created.push({ resource, task, upstream: await this.#upstreamBuilds(resource) });
-    }
+      return task ? [{ resource, task }] : [];
+    });
+    const upstream = await this.#upstreamBuildsOf(withTask.map((c) => c.resource));
+    const created = withTask.map((c) => ({ ...c, upstream: upstream.get(idKey(c.resource)) ?? [] }));
     const rank = { transformation: 0, materialization: 1, training_set: 2 } satisfies Record<TaskKind, number>;
-    const ordered = topologicalTransformations(created).concat(created.filter((c) => c.task !== 'transformation').sort((a, b) => rank[a.task] - rank[b.task]));
-    if (ordered.length === 0) return [];
+    const transformations = topologicalTransformations(created);
+    const others = created.filter((c) => c.task !== 'transformation').sort((a, b) => rank[a.task] - rank[b.task]);
+    if (transformations.length + others.length === 0) return [];
     return this.#db.transaction(async (tx) => {
       const runs: Run[] = [];
-      for (const item of ordered) {
+      for (const item of transformations) {
         const dependsOn = await this.#store.openRunIds(item.upstream, tx);
         const { kind, name, variant } = item.resource;
         const { run } = await this.#store.create({ kind, name, variant, task: item.task, dependsOn, triggeredBy: 'apply', maxAttempts: this.#maxAttempts }, tx);
         runs.push(run);
       }
-      return runs;
+      // Features and training sets wait only on transformations (created above, or older): one batch.
+      const open = await this.#store.openRunIdsMany(dedupeKeys(others.flatMap((o) => o.upstream)), tx);
+      const results = await this.#store.createMany(
+        others.map((item) => ({
+          kind: item.resource.kind,
+          name: item.resource.name,
+          variant: item.resource.variant,
+          task: item.task,
+          dependsOn: item.upstream.flatMap((u) => open.get(lockKey(u)) ?? []),
+          triggeredBy: 'apply' as const,
+          maxAttempts: this.#maxAttempts,
+        })),
+        tx,
+      );
+      return runs.concat(results.map((r) => r.run));
     });
+  }
+
+  /** The stored resources of `ids` in one query, in the order of `ids`. */
+  async #resources(ids: readonly ResourceId[]): Promise<Pick<StoredResource, 'kind' | 'name' | 'variant' | 'definition'>[]> {
+    const { rows } = await this.#db.query<Pick<StoredResource, 'kind' | 'name' | 'variant' | 'definition'>>(
+      `select r.kind, r.name, r.variant, r.definition
+       from jsonb_to_recordset($1::jsonb) as i(n int, kind text, name text, variant text)
+       join resources r on r.kind = i.kind and r.name = i.name and r.variant = i.variant
+       order by i.n`,
+      [JSON.stringify(ids.map((id, n) => ({ n, kind: id.kind, name: id.name, variant: id.variant })))],
+    );
+    if (rows.length !== ids.length) {
+      const found = new Set(rows.map(idKey));
+      const missing = ids.find((id) => !found.has(idKey(id)))!;
+      await this.#registry.get(missing.kind, missing.name, missing.variant); // throws NotFound, as one by one would
+    }
+    return rows;
+  }
+
+  /** {@link #upstreamBuilds} of many resources with at most two lineage queries: resource key → run keys. */
+  async #upstreamBuildsOf(resources: readonly Pick<StoredResource, 'kind' | 'name' | 'variant'>[]): Promise<Map<string, RunKey[]>> {
+    const direct = await this.#lineageUpstream(resources);
+    const readersOf = new Map<string, ResourceId[]>();
+    for (const r of resources) {
+      const id: ResourceId = { kind: r.kind, name: r.name, variant: r.variant };
+      readersOf.set(idKey(id), r.kind === 'training_set' ? (direct.get(idKey(id)) ?? []).filter((u) => u.kind === 'feature' || u.kind === 'label') : [id]);
+    }
+    const indirect = await this.#lineageUpstream([...readersOf.values()].flat().filter((reader) => !direct.has(idKey(reader)) && reader.kind !== 'training_set'));
+    const result = new Map<string, RunKey[]>();
+    for (const [key, readers] of readersOf) {
+      const found = new Map<string, RunKey>();
+      for (const reader of readers) {
+        for (const u of direct.get(idKey(reader)) ?? indirect.get(idKey(reader)) ?? []) {
+          if (u.kind === 'transformation') found.set(idKey(u), { ...u, task: 'transformation' });
+        }
+      }
+      result.set(key, [...found.values()]);
+    }
+    return result;
+  }
+
+  /** Direct upstream resources (lineage edges) of each id, sorted like Registry.upstream: id key → upstream. */
+  async #lineageUpstream(ids: readonly ResourceId[]): Promise<Map<string, ResourceId[]>> {
+    const found = new Map<string, ResourceId[]>(ids.map((id) => [idKey(id), []]));
+    if (ids.length === 0) return found;
+    const { rows } = await this.#db.query<{ to_kind: ResourceKind; to_name: string; to_variant: string; kind: ResourceKind; name: string; variant: string }>(
+      `select e.to_kind, e.to_name, e.to_variant, e.from_kind as kind, e.from_name as name, e.from_variant as variant
+       from lineage_edges e
+       join (select distinct kind, name, variant from jsonb_to_recordset($1::jsonb) as i(kind text, name text, variant text)) as i
+         on e.to_kind = i.kind and e.to_name = i.name and e.to_variant = i.variant
+       order by 1, 2, 3, 4, 5, 6`,
+      [JSON.stringify(ids.map((id) => ({ kind: id.kind, name: id.name, variant: id.variant })))],
+    );
+    for (const row of rows) found.get(idKey({ kind: row.to_kind, name: row.to_name, variant: row.to_variant }))!.push({ kind: row.kind, name: row.name, variant: row.variant });
+    return found;
   }
 
   /**
@@ -137,7 +212,7 @@ export class RunTriggers {
 }
 
 /** New transformations ordered so each comes after the new transformations it reads. */
-function topologicalTransformations<T extends { resource: StoredResource; task: TaskKind; upstream: RunKey[] }>(items: readonly T[]): T[] {
+function topologicalTransformations<T extends { resource: ResourceId; task: TaskKind; upstream: RunKey[] }>(items: readonly T[]): T[] {
   const transformations = items.filter((i) => i.task === 'transformation');
   const byKey = new Map(transformations.map((t) => [idKey(t.resource), t]));
   const ordered: T[] = [];
@@ -154,4 +229,8 @@ function topologicalTransformations<T extends { resource: StoredResource; task: 
   };
   transformations.forEach(visit);
   return ordered;
+}
+
+function dedupeKeys(keys: readonly RunKey[]): RunKey[] {
+  return [...new Map(keys.map((k) => [lockKey(k), k])).values()];
 }
