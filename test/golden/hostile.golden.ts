@@ -35,15 +35,22 @@ LEFT JOIN LATERAL (
   ) AS "g0"
     ON "g0"."__trellis_k0" = "s"."__trellis_k0" AND "s"."__trellis_ts" >= "g0"."__trellis_ts"
 ),
-"__trellis_fix0" AS (
-  SELECT "m"."__trellis_k0",
-    "m"."__trellis_g0_ts" AS "__trellis_ts",
-    MAX({'cn': "r"."c\`r" IS NOT NULL, 'c': "r"."c\`r", 'vn': "r"."v\\al\`""" IS NOT NULL, 'v': "r"."v\\al\`"""}) AS "__trellis_v0"
-  FROM "__trellis_asof" AS "m"
+"__trellis_twins0" AS (
+  SELECT "d"."__trellis_k0", "d"."__trellis_g0_ts"
+  FROM (SELECT DISTINCT "__trellis_k0", "__trellis_g0_ts" FROM "__trellis_asof" WHERE "__trellis_g0_ts" IS NOT NULL) AS "d"
   JOIN "src\`); DELETE FROM y; --" AS "r"
-    ON "r"."k'ey" = "m"."__trellis_k0" AND "r"."ts""" = "m"."__trellis_g0_ts"
-  WHERE ((("r"."c\`r" IS NOT NULL AND ("m"."__trellis_g0_c" IS NULL OR "r"."c\`r" > "m"."__trellis_g0_c")) OR (("r"."c\`r" = "m"."__trellis_g0_c" OR ("r"."c\`r" IS NULL AND "m"."__trellis_g0_c" IS NULL)) AND ("r"."v\\al\`""" IS NOT NULL AND ("m"."__trellis_g0_v0" IS NULL OR "r"."v\\al\`""" > "m"."__trellis_g0_v0")))))
-  GROUP BY "m"."__trellis_k0", "m"."__trellis_g0_ts"
+    ON "r"."k'ey" = "d"."__trellis_k0" AND "r"."ts""" = "d"."__trellis_g0_ts"
+  GROUP BY "d"."__trellis_k0", "d"."__trellis_g0_ts"
+  HAVING COUNT(*) > 1
+),
+"__trellis_fix0" AS (
+  SELECT "t"."__trellis_k0",
+    "t"."__trellis_g0_ts" AS "__trellis_ts",
+    MAX({'cn': "r"."c\`r" IS NOT NULL, 'c': "r"."c\`r", 'vn': "r"."v\\al\`""" IS NOT NULL, 'v': "r"."v\\al\`"""}) AS "__trellis_v0"
+  FROM "__trellis_twins0" AS "t"
+  JOIN "src\`); DELETE FROM y; --" AS "r"
+    ON "r"."k'ey" = "t"."__trellis_k0" AND "r"."ts""" = "t"."__trellis_g0_ts"
+  GROUP BY "t"."__trellis_k0", "t"."__trellis_g0_ts"
 )
 SELECT "s"."__trellis_k0" AS "k""e\`y",
   "s"."__trellis_ts" AS "t\\s",

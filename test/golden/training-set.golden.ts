@@ -82,30 +82,46 @@ SELECT user_id, region, paid_at, amount FROM raw.payments WHERE amount > 0
   ) AS "g1"
     ON "g1"."__trellis_k0" = "s"."__trellis_k0" AND "g1"."__trellis_k1" = "s"."__trellis_k1" AND "s"."__trellis_ts" >= "g1"."__trellis_ts"
 ),
-"__trellis_fix0" AS (
-  SELECT "m"."__trellis_k0",
-    "m"."__trellis_k1",
-    "m"."__trellis_g0_ts" AS "__trellis_ts",
-    MAX(CASE WHEN (("r"."loaded_at" IS NOT NULL AND ("m"."__trellis_g0_c" IS NULL OR "r"."loaded_at" > "m"."__trellis_g0_c")) OR (("r"."loaded_at" = "m"."__trellis_g0_c" OR ("r"."loaded_at" IS NULL AND "m"."__trellis_g0_c" IS NULL)) AND ("r"."clicks" IS NOT NULL AND ("m"."__trellis_g0_v0" IS NULL OR "r"."clicks" > "m"."__trellis_g0_v0")))) THEN {'cn': "r"."loaded_at" IS NOT NULL, 'c': "r"."loaded_at", 'vn': "r"."clicks" IS NOT NULL, 'v': "r"."clicks"} END) AS "__trellis_v0",
-    MAX(CASE WHEN (("r"."loaded_at" IS NOT NULL AND ("m"."__trellis_g0_c" IS NULL OR "r"."loaded_at" > "m"."__trellis_g0_c")) OR (("r"."loaded_at" = "m"."__trellis_g0_c" OR ("r"."loaded_at" IS NULL AND "m"."__trellis_g0_c" IS NULL)) AND ("r"."sessions" IS NOT NULL AND ("m"."__trellis_g0_v1" IS NULL OR "r"."sessions" > "m"."__trellis_g0_v1")))) THEN {'cn': "r"."loaded_at" IS NOT NULL, 'c': "r"."loaded_at", 'vn': "r"."sessions" IS NOT NULL, 'v': "r"."sessions"} END) AS "__trellis_v1"
-  FROM "__trellis_asof" AS "m"
+"__trellis_twins0" AS (
+  SELECT "d"."__trellis_k0", "d"."__trellis_k1", "d"."__trellis_g0_ts"
+  FROM (SELECT DISTINCT "__trellis_k0", "__trellis_k1", "__trellis_g0_ts" FROM "__trellis_asof" WHERE "__trellis_g0_ts" IS NOT NULL) AS "d"
   JOIN "raw"."events" AS "r"
-    ON "r"."user_id" = "m"."__trellis_k0" AND "r"."region" = "m"."__trellis_k1" AND "r"."event_ts" = "m"."__trellis_g0_ts"
-  WHERE ((("r"."loaded_at" IS NOT NULL AND ("m"."__trellis_g0_c" IS NULL OR "r"."loaded_at" > "m"."__trellis_g0_c")) OR (("r"."loaded_at" = "m"."__trellis_g0_c" OR ("r"."loaded_at" IS NULL AND "m"."__trellis_g0_c" IS NULL)) AND ("r"."clicks" IS NOT NULL AND ("m"."__trellis_g0_v0" IS NULL OR "r"."clicks" > "m"."__trellis_g0_v0"))))) OR ((("r"."loaded_at" IS NOT NULL AND ("m"."__trellis_g0_c" IS NULL OR "r"."loaded_at" > "m"."__trellis_g0_c")) OR (("r"."loaded_at" = "m"."__trellis_g0_c" OR ("r"."loaded_at" IS NULL AND "m"."__trellis_g0_c" IS NULL)) AND ("r"."sessions" IS NOT NULL AND ("m"."__trellis_g0_v1" IS NULL OR "r"."sessions" > "m"."__trellis_g0_v1")))))
-  GROUP BY "m"."__trellis_k0", "m"."__trellis_k1", "m"."__trellis_g0_ts"
+    ON "r"."user_id" = "d"."__trellis_k0" AND "r"."region" = "d"."__trellis_k1" AND "r"."event_ts" = "d"."__trellis_g0_ts"
+  GROUP BY "d"."__trellis_k0", "d"."__trellis_k1", "d"."__trellis_g0_ts"
+  HAVING COUNT(*) > 1
 ),
-"__trellis_fix1" AS (
-  SELECT "m"."__trellis_k0",
-    "m"."__trellis_k1",
-    "m"."__trellis_g1_ts" AS "__trellis_ts",
-    MAX({'vn': "r"."amount" IS NOT NULL, 'v': "r"."amount"}) AS "__trellis_v0"
-  FROM "__trellis_asof" AS "m"
+"__trellis_fix0" AS (
+  SELECT "t"."__trellis_k0",
+    "t"."__trellis_k1",
+    "t"."__trellis_g0_ts" AS "__trellis_ts",
+    MAX({'cn': "r"."loaded_at" IS NOT NULL, 'c': "r"."loaded_at", 'vn': "r"."clicks" IS NOT NULL, 'v': "r"."clicks"}) AS "__trellis_v0",
+    MAX({'cn': "r"."loaded_at" IS NOT NULL, 'c': "r"."loaded_at", 'vn': "r"."sessions" IS NOT NULL, 'v': "r"."sessions"}) AS "__trellis_v1"
+  FROM "__trellis_twins0" AS "t"
+  JOIN "raw"."events" AS "r"
+    ON "r"."user_id" = "t"."__trellis_k0" AND "r"."region" = "t"."__trellis_k1" AND "r"."event_ts" = "t"."__trellis_g0_ts"
+  GROUP BY "t"."__trellis_k0", "t"."__trellis_k1", "t"."__trellis_g0_ts"
+),
+"__trellis_twins1" AS (
+  SELECT "d"."__trellis_k0", "d"."__trellis_k1", "d"."__trellis_g1_ts"
+  FROM (SELECT DISTINCT "__trellis_k0", "__trellis_k1", "__trellis_g1_ts" FROM "__trellis_asof" WHERE "__trellis_g1_ts" IS NOT NULL) AS "d"
   JOIN (
 SELECT user_id, region, paid_at, amount FROM raw.payments WHERE amount > 0
 ) AS "r"
-    ON "r"."user_id" = "m"."__trellis_k0" AND "r"."region" = "m"."__trellis_k1" AND "r"."paid_at" = "m"."__trellis_g1_ts"
-  WHERE (("r"."amount" IS NOT NULL AND ("m"."__trellis_g1_v0" IS NULL OR "r"."amount" > "m"."__trellis_g1_v0")))
-  GROUP BY "m"."__trellis_k0", "m"."__trellis_k1", "m"."__trellis_g1_ts"
+    ON "r"."user_id" = "d"."__trellis_k0" AND "r"."region" = "d"."__trellis_k1" AND "r"."paid_at" = "d"."__trellis_g1_ts"
+  GROUP BY "d"."__trellis_k0", "d"."__trellis_k1", "d"."__trellis_g1_ts"
+  HAVING COUNT(*) > 1
+),
+"__trellis_fix1" AS (
+  SELECT "t"."__trellis_k0",
+    "t"."__trellis_k1",
+    "t"."__trellis_g1_ts" AS "__trellis_ts",
+    MAX({'vn': "r"."amount" IS NOT NULL, 'v': "r"."amount"}) AS "__trellis_v0"
+  FROM "__trellis_twins1" AS "t"
+  JOIN (
+SELECT user_id, region, paid_at, amount FROM raw.payments WHERE amount > 0
+) AS "r"
+    ON "r"."user_id" = "t"."__trellis_k0" AND "r"."region" = "t"."__trellis_k1" AND "r"."paid_at" = "t"."__trellis_g1_ts"
+  GROUP BY "t"."__trellis_k0", "t"."__trellis_k1", "t"."__trellis_g1_ts"
 ),
 "__trellis_f3" AS (
   SELECT "s"."__trellis_row_id", COUNT(*) AS "__trellis_value"

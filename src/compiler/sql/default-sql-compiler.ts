@@ -442,22 +442,6 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
     throw new Error(`${this.dialect}: supportsAsofJoin needs a tieBreakKey`);
   }
 
-  /**
-   * Whether row `a` beats row `b` (same keys and ts) by the contract's tie-breaks: greater created ts, a created
-   * ts against none, then — created equal or both NULL — greater value, or a value against NULL. Written with
-   * plain comparisons: cheaper than comparing two `tieBreakKey`s, and portable.
-   */
-  protected tieBreakBeats(
-    a: { readonly created: string | undefined; readonly value: string },
-    b: { readonly created: string | undefined; readonly value: string },
-  ): string {
-    const greater = (x: string, y: string) => `(${x} IS NOT NULL AND (${y} IS NULL OR ${x} > ${y}))`;
-    const valueBeats = greater(a.value, b.value);
-    if (a.created === undefined || b.created === undefined) return valueBeats;
-    const sameCreated = `(${a.created} = ${b.created} OR (${a.created} IS NULL AND ${b.created} IS NULL))`;
-    return `(${greater(a.created, b.created)} OR (${sameCreated} AND ${valueBeats}))`;
-  }
-
   /** The value held by a `tieBreakKey`. */
   protected tieBreakKeyValue(_key: string): string {
     throw new Error(`${this.dialect}: supportsAsofJoin needs a tieBreakKeyValue`);
@@ -483,9 +467,10 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
    * 1. the spine is ASOF-joined with each group of features sharing (source, keys, timestamps, lag) — one join
    *    per group, carrying the picked row's ts, created ts and values (CTE `__trellis_asof`, which replaces the
    *    spine in the final FROM);
-   * 2. ties are repaired: the picked (keys, ts) are joined back to the source, keeping per (keys, ts) and value
-   *    column the best row (`MAX(tieBreakKey)`) among those that beat the pick. Only keys whose pick was beaten
-   *    produce a row — no GROUP BY over the whole source, which would cost more than the ASOF join itself;
+   * 2. ties are repaired: the distinct picked (keys, ts) are joined back to the source on (keys, ts) only to find
+   *    the picks that have a twin (another row with the same keys and ts); for those few, the best row per value
+   *    column (`MAX(tieBreakKey)`) over the twins replaces the pick. No GROUP BY over the whole source, which
+   *    would cost more than the ASOF join itself;
    * 3. the TTL lower bound is applied to the picked ts: it is the greatest ts ≤ t − lag, so when it is too old
    *    every other candidate is too.
    */
@@ -520,7 +505,6 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
     const picked = (what: string) => q(`__trellis_g${g}_${what}`);
     const pickedCol = (alias: string, what: string) => `${alias}.${picked(what)}`;
     const r = q('r');
-    const m = q('m');
     const alias = q(`g${g}`);
     const fixName = q(`__trellis_fix${g}`);
     const fix = q(`fix${g}`);
@@ -548,28 +532,32 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
       ...group.map((_, i) => `${this.col(alias, INTERNAL.valueN(i))} AS ${picked(`v${i}`)}`),
     ];
 
-    // 2. Tie repair: per picked (keys, ts) and value column, the best source row that beats the pick.
-    const better = group.map(({ feature }, i) => {
-      const rCreated = created === undefined ? undefined : this.col(r, created);
-      const mine = this.tieBreakKey(rCreated, this.col(r, feature.valueColumn));
-      const beats = this.tieBreakBeats(
-        { created: rCreated, value: this.col(r, feature.valueColumn) },
-        { created: created === undefined ? undefined : pickedCol(m, 'c'), value: pickedCol(m, `v${i}`) },
-      );
-      return { mine, beats };
-    });
-    const mKeys = source.keyColumns.map((_, i) => this.col(m, INTERNAL.key(i)));
+    // 2. Tie repair, in two steps so the pass over the source that finds ties carries only keys and ts:
+    //    a. the picked (keys, ts) that have another source row with the same keys and ts ("twins"), found by
+    //       joining the distinct picks back to the source (a probe of (keys, ts) only, then a count);
+    //    b. for those few, the best row per value column (`MAX(tieBreakKey)` over all the twins, the pick
+    //       among them), a second probe into a tiny hash table. Picks without a twin are already exact.
+    const twinsName = q(`__trellis_twins${g}`);
+    const t = q('t');
+    const d = q('d');
+    const pickKeys = source.keyColumns.map((_, i) => q(INTERNAL.key(i)));
+    const dKeys = pickKeys.map((k) => `${d}.${k}`);
+    const tKeys = pickKeys.map((k) => `${t}.${k}`);
+    const twinsCte =
+      `${twinsName} AS (\n  SELECT ${[...dKeys, `${d}.${picked('ts')}`].join(', ')}\n` +
+      `  FROM (SELECT DISTINCT ${[...pickKeys, picked('ts')].join(', ')} FROM ${asof} WHERE ${picked('ts')} IS NOT NULL) AS ${d}\n` +
+      `  JOIN ${this.relationSql(source.relation)} AS ${r}\n` +
+      `    ON ${[...keys.map((k, i) => `${k} = ${dKeys[i] ?? ''}`), `${ts} = ${d}.${picked('ts')}`].join(' AND ')}\n` +
+      `  GROUP BY ${[...dKeys, `${d}.${picked('ts')}`].join(', ')}\n  HAVING COUNT(*) > 1\n)`;
     const fixCte =
-      `${fixName} AS (\n  SELECT ${[
-        ...mKeys,
-        `${pickedCol(m, 'ts')} AS ${q(INTERNAL.ts)}`,
-        // With one value column the WHERE clause already keeps only rows that beat the pick.
-        ...better.map((b, i) => `MAX(${better.length === 1 ? b.mine : `CASE WHEN ${b.beats} THEN ${b.mine} END`}) AS ${q(INTERNAL.valueN(i))}`),
+      `${twinsCte},\n${fixName} AS (\n  SELECT ${[
+        ...tKeys,
+        `${t}.${picked('ts')} AS ${q(INTERNAL.ts)}`,
+        ...group.map(({ feature }, i) => `MAX(${this.tieBreakKey(created === undefined ? undefined : this.col(r, created), this.col(r, feature.valueColumn))}) AS ${q(INTERNAL.valueN(i))}`),
       ].join(',\n    ')}\n` +
-      `  FROM ${asof} AS ${m}\n  JOIN ${this.relationSql(source.relation)} AS ${r}\n` +
-      `    ON ${[...keys.map((k, i) => `${k} = ${mKeys[i] ?? ''}`), `${ts} = ${pickedCol(m, 'ts')}`].join(' AND ')}\n` +
-      `  WHERE ${better.map((b) => `(${b.beats})`).join(' OR ')}\n` +
-      `  GROUP BY ${[...mKeys, pickedCol(m, 'ts')].join(', ')}\n)`;
+      `  FROM ${twinsName} AS ${t}\n  JOIN ${this.relationSql(source.relation)} AS ${r}\n` +
+      `    ON ${[...keys.map((k, i) => `${k} = ${tKeys[i] ?? ''}`), `${ts} = ${t}.${picked('ts')}`].join(' AND ')}\n` +
+      `  GROUP BY ${[...tKeys, `${t}.${picked('ts')}`].join(', ')}\n)`;
     const fixJoin = `LEFT JOIN ${fixName} AS ${fix} ON ${[
       ...source.keyColumns.map((_, i) => `${this.col(fix, INTERNAL.key(i))} = ${spineKeys[i] ?? ''}`),
       `${this.col(fix, INTERNAL.ts)} = ${pickedCol(s, 'ts')}`,
