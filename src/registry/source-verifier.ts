@@ -111,11 +111,24 @@ async function verifyProvider(open: OpenOfflineStore, checks: readonly SourceChe
     if (error instanceof VerifyTimeout) void opening.then((h) => h.release()).catch(() => {});
     throw unverified(first, error);
   }
+  // Many features usually read one table: introspect each relation once per apply.
+  const described = new Map<string, ReturnType<OfflineStoreHandle['store']['introspector']['columns']>>();
+  const store: OfflineStoreHandle['store'] = {
+    compiler: handle.store.compiler,
+    introspector: {
+      listTables: (options) => handle.store.introspector.listTables(options),
+      columns: (relation) => {
+        const key = JSON.stringify(relation);
+        if (!described.has(key)) described.set(key, handle.store.introspector.columns(relation));
+        return described.get(key)!;
+      },
+    },
+  };
   try {
     for (const check of checks) {
       let missing: string[] | undefined;
       try {
-        missing = await boxed(missingColumns(handle.store, check.relation, check.columns.map((c) => c.name)));
+        missing = await boxed(missingColumns(store, check.relation, check.columns.map((c) => c.name)));
       } catch (error) {
         if (error instanceof VerifyTimeout) throw unverified(check, error);
         // A query relation that fails on a store that answers a trivial query is the query's fault.
