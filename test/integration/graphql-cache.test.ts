@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DiscoveryCache } from '../../src/api/graphql/discovery-cache.js';
 import { ConfigSchema } from '../../src/config/config-schema.js';
+import { RegistryQueries } from '../../src/registry/registry-queries.js';
 import { openTestTrellis, registryFlavours, type TestTrellis } from '../support/trellis-harness.js';
 
 type Json = Record<string, any>;
@@ -92,6 +94,36 @@ describe.each(registryFlavours)('graphql result cache on %s', (flavour) => {
     const deleted = await t.app.inject({ method: 'DELETE', url: '/v1/feature/comet_tail/default', headers: t.auth });
     expect(deleted.statusCode).toBe(204);
     await vi.waitFor(async () => expect((await search('tails')).totalCount).toBe(0));
+  });
+
+  it('loads an entry again once it is older than its maximum age, and bounds what it holds', async () => {
+    let statements = 0;
+    const db = t.db as { query: (...args: any[]) => Promise<any> };
+    const counting = new RegistryQueries({ ...t.db, query: (text: string, params?: unknown[]) => (statements++, db.query(text, params)) } as typeof t.db);
+    const aged = new DiscoveryCache(counting, 1000, 200);
+    const options = { query: 'comet', first: 5, withTotal: true };
+    const first = await aged.search(options);
+    const loaded = statements;
+    expect(await aged.search(options)).toBe(first);
+    expect(statements).toBe(loaded);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await aged.search(options)).toEqual(first);
+    expect(statements).toBeGreaterThan(loaded);
+
+    // Capacity counts resources: two one-hit pages fit in 2, a third pushes the least recently used out.
+    const small = new DiscoveryCache(counting, 2);
+    const page = (q: string) => small.search({ query: q, first: 1 });
+    await page('comet');
+    await page('night');
+    await page('comet');
+    expect(small.size).toBe(2);
+    await page('tails');
+    expect(small.size).toBe(2);
+    const before = statements;
+    await page('comet'); // kept: used more recently than 'night'
+    expect(statements).toBe(before);
+    await page('night'); // pushed out
+    expect(statements).toBeGreaterThan(before);
   });
 
   it('reads the registry on every request with graphql.resultCache 0', async () => {

@@ -8,8 +8,13 @@ type LineageRoot = Parameters<RegistryQueries['lineage']>[0];
 type LineageDirection = Parameters<RegistryQueries['lineage']>[1];
 type LineagePage = NonNullable<Parameters<RegistryQueries['lineage']>[3]>;
 
+/** Longest an entry is served: bounds staleness should a change notification be lost (a dropped LISTEN connection). */
+export const DISCOVERY_CACHE_MAX_AGE_MS = 30_000;
+
 interface Entry {
   readonly value: Promise<unknown>;
+  /** When the load started (ms since the epoch). */
+  readonly at: number;
   /** Resources held (at least 1), known once the value is in. */
   weight: number;
 }
@@ -23,18 +28,21 @@ interface Entry {
  * served to a request arriving after it (the map is cleared, pending loads included).
  *
  * Bounded by the number of resources held (`capacity`; least recently used first out); 0 disables the cache.
+ * An entry older than `maxAgeMs` is loaded again, so a lost notification leaves results stale for a bounded time.
  * Only the registry statements are cached: nested fields (runs, freshness, neighbours) still load per request.
  */
 export class DiscoveryCache {
   readonly #queries: RegistryQueries;
   readonly #capacity: number;
+  readonly #maxAgeMs: number;
   readonly #entries = new Map<string, Entry>();
   #weight = 0;
   #generation = 0;
 
-  constructor(queries: RegistryQueries, capacity: number) {
+  constructor(queries: RegistryQueries, capacity: number, maxAgeMs = DISCOVERY_CACHE_MAX_AGE_MS) {
     this.#queries = queries;
     this.#capacity = capacity;
+    this.#maxAgeMs = maxAgeMs;
   }
 
   /** Bumped by every invalidation. */
@@ -76,14 +84,17 @@ export class DiscoveryCache {
     if (this.#capacity === 0) return load();
     const key = JSON.stringify(keyParts);
     const hit = this.#entries.get(key);
-    if (hit) {
+    if (hit && Date.now() - hit.at > this.#maxAgeMs) {
+      this.#entries.delete(key);
+      this.#weight -= hit.weight;
+    } else if (hit) {
       // Most recently used last.
       this.#entries.delete(key);
       this.#entries.set(key, hit);
       return hit.value as Promise<T>;
     }
     const value = load();
-    const entry: Entry = { value, weight: 1 };
+    const entry: Entry = { value, at: Date.now(), weight: 1 };
     this.#entries.set(key, entry);
     this.#weight += 1;
     value.then(
