@@ -90,7 +90,13 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
       handlers: createTaskHandlers({ registry, providers }),
       concurrency: config.coordinator.concurrency,
     });
-    const streamSupervisor = new StreamSupervisor({ registry, streams });
+    // Logs through the app's logger once it exists (the supervisor starts after the app is built).
+    const log: { current?: FastifyInstance['log'] } = {};
+    const streamSupervisor = new StreamSupervisor({
+      registry,
+      streams,
+      logger: { info: (message, fields) => log.current?.info(fields ?? {}, message), warn: (message, fields) => log.current?.warn(fields ?? {}, message) },
+    });
     registry.onApplied(async (plan) => {
       await coordinator.onApplied(plan);
       streamSupervisor.changed();
@@ -98,11 +104,14 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
     if (config.coordinator.enabled) {
       await coordinator.start();
       cleanups.push(() => coordinator.stop());
-      await streamSupervisor.start();
-      cleanups.push(() => streamSupervisor.stop());
     }
     const app = await buildApp(config, { registry, keys, reader, providers, streams, runs: { store: coordinator.store, triggers: coordinator.triggers! } });
     cleanups.push(() => app.close());
+    log.current = app.log;
+    if (config.coordinator.enabled) {
+      await streamSupervisor.start();
+      cleanups.push(() => streamSupervisor.stop());
+    }
     return { app, registry, keys, db, providers, catalog, coordinator, streams, streamSupervisor, generatedAdminKey, close: closeAll };
   } catch (error) {
     await closeAll();

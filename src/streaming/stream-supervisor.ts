@@ -60,7 +60,8 @@ export function supervisedGroupId(sourceId: string, featureIds: readonly string[
  * instance (when its coordinator is enabled); registry changes (`onApplied`, and the registry's NOTIFY channel
  * for deletes and for applies on other replicas) re-scan the registry: new jobs start, jobs whose feature set
  * changed restart under their new group, jobs without features stop. A worker that crashes for good is started
- * again after `restartDelayMs`.
+ * again after `restartDelayMs`; a job that cannot start (broker unreachable) is retried with a doubling delay up to
+ * the re-scan period.
  */
 export class StreamSupervisor {
   readonly #registry: Registry;
@@ -71,6 +72,8 @@ export class StreamSupervisor {
   readonly #debounceMs: number;
   readonly #logger: StreamSupervisorLogger | undefined;
   readonly #jobs = new Map<string, Running>();
+  /** Consecutive failed starts per source: the retry delay doubles up to the re-scan period. */
+  readonly #failures = new Map<string, number>();
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #chain: Promise<void> = Promise.resolve();
   #pending: NodeJS.Timeout | null = null;
@@ -173,11 +176,14 @@ export class StreamSupervisor {
           );
         }
         this.#jobs.set(source, running);
+        this.#failures.delete(source);
         this.#logger?.info('stream job started', { source, groupId: want.groupId, features: want.features, replicas: this.#replicas });
       } catch (error) {
         await Promise.all(running.workers.map((w) => this.#streams.stopWorker(w)));
-        this.#logger?.warn('stream supervisor: cannot start stream job', { source, error: (error as Error).message });
-        this.changed(this.#restartDelayMs);
+        const failures = (this.#failures.get(source) ?? 0) + 1;
+        this.#failures.set(source, failures);
+        this.#logger?.warn('stream supervisor: cannot start stream job', { source, failures, error: (error as Error).message });
+        this.changed(Math.min(this.#restartDelayMs * 2 ** (failures - 1), this.#rescanMs));
       }
     }
   }
