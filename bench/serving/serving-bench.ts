@@ -92,7 +92,7 @@ interface Served {
 async function serveTrellis(prefix: string, baseTs: number): Promise<void> {
   const adminKey = ApiKeyStore.generate().key;
   // A store deadline far above any latency here: this measures cost, not timeouts (tested in test/integration).
-  const trellis = await openTrellis(loadConfig({ logLevel: 'silent', adminKey, dataDir: ':memory:', serving: { maxEntities: 1000, timeoutMs: 5000 }, coordinator: { enabled: false } }, {}));
+  const trellis = await openTrellis(loadConfig({ logLevel: 'silent', adminKey, dataDir: ':memory:', serving: { maxEntities: 1000, timeoutMs: 5000 }, coordinator: { enabled: false } }, {}), { verifySources: false }); // no warehouse table: rows go straight to Redis
   const auth = { authorization: `Bearer ${adminKey}` };
   const resources = [
     { kind: 'provider', name: 'wh', type: 'duckdb', roles: ['offline'], config: { path: 'wh.duckdb' } },

@@ -71,6 +71,9 @@ const ROW_TIMES = Buffer.from('],"eventTimestamps":[', 'latin1');
 const ROW_CLOSE = Buffer.from(']}', 'latin1');
 const ROW_OPEN_AFTER = Buffer.from(',{"values":[', 'latin1');
 
+let scratchStatus = new Uint8Array(4096);
+let scratchTsEnd = new Int32Array(4096);
+
 /** The bytes before the first row: `{"features":[…],"results":[` (once per plan). */
 export function onlineJsonHead(featuresJson: string): Buffer {
   return Buffer.from(`{"features":${featuresJson},"results":[`, 'utf8');
@@ -97,9 +100,17 @@ export function placeEncodedRows(into: (string | null)[][], rows: readonly (read
 export function encodedRowsJson(head: Buffer, rows: readonly (readonly (string | null | undefined)[])[], ttls: readonly (number | undefined)[], nowMs: number): Buffer | string {
   const width = ttls.length;
   const cells = rows.length * width;
-  // Per cell: status, where the event-time digits end (0: the typed text in `times`).
-  const status = new Uint8Array(cells);
-  const tsEnd = new Int32Array(cells);
+  // Per cell: status, where the event-time digits end (0: the typed text in `times`). Scratch arrays shared by all
+  // calls (this function does not yield), cleared for the cells used.
+  if (scratchStatus.length < cells) {
+    scratchStatus = new Uint8Array(cells * 2);
+    scratchTsEnd = new Int32Array(cells * 2);
+  } else {
+    scratchStatus.fill(0, 0, cells);
+    scratchTsEnd.fill(0, 0, cells);
+  }
+  const status = scratchStatus;
+  const tsEnd = scratchTsEnd;
   const times: string[] = [];
   const w = new ByteWriter(head.length + 64 + cells * 48);
   w.bytes(head);

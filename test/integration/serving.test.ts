@@ -3,6 +3,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestTrellis, type TestTrellis } from '../support/trellis-harness.js';
 import { createRedisPrefix, redisUrl } from '../support/services.js';
+import { OnlineReader } from '../../src/serving/online-reader.js';
 
 type Json = Record<string, any>;
 
@@ -44,7 +45,7 @@ describe.each(cases)('online serving on %s', (_name, provider) => {
   const read = (payload: Json, headers: Json = t.auth) => t.app.inject({ method: 'POST', url: '/v1/features/online', headers, payload });
 
   beforeAll(async () => {
-    t = await openTestTrellis('pglite');
+    t = await openTestTrellis('pglite', {}, { verifySources: false }); // the warehouse tables are not created here
     const res = await t.app.inject({ method: 'POST', url: '/v1/apply', headers: t.auth, payload: { resources: definitions(provider()) } });
     expect(res.statusCode).toBe(200);
     const store = await t.providers.online('kv@default');
@@ -145,6 +146,29 @@ describe.each(cases)('online serving on %s', (_name, provider) => {
     expect((await read({ features: ['amount'], entities: [{ user_id: 'u1' }] }, { authorization: `Bearer ${key.json().key}` })).statusCode).toBe(403);
   });
 
+  it('answers with the JSON of the typed read for any order of features, across entities and with ttl', async () => {
+    // readJson (the HTTP answer) against JSON.stringify of read (the typed path) on the same reader and instant;
+    // shuffled feature orders take the multi-call path, in-order single-entity lists the one-call path.
+    const reader = new OnlineReader(t.catalog, t.providers, { maxEntities: 100 });
+    const entities = [{ user_id: 'u1', bank: 'ing', card_no: 42 }, { user_id: 'u2', bank: 'ing', card_no: 43 }, { user_id: 'u3', bank: 'x', card_no: 1 }, { user_id: 'nobody', bank: 'ing', card_no: 42 }];
+    const lists = [
+      ['amount', 'country', 'vip', 'embedding'],
+      ['embedding', 'amount', 'card_spend', 'vip', 'country'],
+      ['card_spend', 'amount'],
+      ['vip'],
+    ];
+    for (const at of [now, now + 2 * HOUR]) {
+      for (const request of [...lists.map((features) => ({ features, entities })), { featureService: 'model', entities }, { featureService: 'scored', entities, context: { price: 3, country: 'NL' } }]) {
+        const json = JSON.parse(String(await reader.readJson(request, at)));
+        expect(json).toStrictEqual(JSON.parse(JSON.stringify(await reader.read(request, at))));
+        expect(json.results).toHaveLength(entities.length);
+      }
+    }
+    const res = await read({ features: ['embedding', 'amount', 'vip'], entities: [{ user_id: 'u1' }] });
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.json().results[0]).toEqual({ values: [[0.25, -1, 3.5], 12.5, false], statuses: ['PRESENT', 'PRESENT', 'PRESENT'], eventTimestamps: [now, now - HOUR, now] });
+  });
+
   it('picks up a new default variant after apply without a restart', async () => {
     const before = await read({ features: ['country'], entities: [{ user_id: 'u1' }] });
     expect(before.json().features).toEqual(['country@default']);
@@ -187,7 +211,7 @@ describe('online serving when Redis goes away', () => {
   beforeAll(async () => {
     port = await freePort();
     await startRedis();
-    t = await openTestTrellis('pglite');
+    t = await openTestTrellis('pglite', {}, { verifySources: false }); // the warehouse tables are not created here
     const res = await t.app.inject({ method: 'POST', url: '/v1/apply', headers: t.auth, payload: { resources: definitions({ kind: 'provider', name: 'kv', type: 'redis', roles: ['online'], config: { url: `redis://127.0.0.1:${port}` } }) } });
     expect(res.statusCode).toBe(200);
     const store = await t.providers.online('kv@default');
