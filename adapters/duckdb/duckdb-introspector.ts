@@ -1,8 +1,13 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import { isQueryRelation } from '../../src/compiler/plan/plan-types.js';
 import type { ColumnInfo, OfflineIntrospector, Relation, TableInfo } from '../../src/spi/offline-store.js';
 import type { DuckDbSession } from './duckdb-executor.js';
 
+/**
+ * Each call runs on a connection of its own (like `stream`), so apply-time checks and the training-set route do
+ * not queue behind a long build on the store's main connection.
+ */
 export class DuckDbIntrospector implements OfflineIntrospector {
   readonly #session: DuckDbSession;
   readonly #compiler: SqlCompiler;
@@ -12,8 +17,17 @@ export class DuckDbIntrospector implements OfflineIntrospector {
     this.#compiler = compiler;
   }
 
+  async #withConnection<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    const connection = await this.#session.instance().connect();
+    try {
+      return await fn(connection);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
   async listTables(options: { schema?: string } = {}): Promise<TableInfo[]> {
-    return this.#session.withConnection(async (connection) => {
+    return this.#withConnection(async (connection) => {
       const reader = await connection.runAndReadAll(
         `SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables
          WHERE table_catalog = current_database() AND table_schema = coalesce($1, current_schema())
@@ -30,7 +44,7 @@ export class DuckDbIntrospector implements OfflineIntrospector {
 
   /** Names compare case-insensitively, as DuckDB resolves quoted identifiers. */
   async columns(relation: Relation): Promise<ColumnInfo[] | undefined> {
-    return this.#session.withConnection(async (connection) => {
+    return this.#withConnection(async (connection) => {
       if (!isQueryRelation(relation)) {
         const reader = await connection.runAndReadAll(
           `SELECT column_name, data_type, is_nullable FROM information_schema.columns
