@@ -96,6 +96,22 @@ describe.each(registryFlavours)('graphql result cache on %s', (flavour) => {
     await vi.waitFor(async () => expect((await search('tails')).totalCount).toBe(0));
   });
 
+  it('answers runs and freshness live: operations selecting them are never served whole from the cache', async () => {
+    const FRESHNESS = `query Fresh { resource(kind: FEATURE, name: "comet_rate") { id ... Runs } } fragment Runs on Feature { freshness { lastRun { id } } }`;
+    const lastRun = async () => (await measured(t, FRESHNESS)).data.resource.freshness.lastRun;
+    expect(await lastRun()).toBeNull();
+    expect(await lastRun()).toBeNull();
+    // Runs change without a registry change notification.
+    const { rows } = await t.db.query<{ id: string | number }>(
+      `insert into runs (kind, name, variant, task, status, not_before) values ('feature', 'comet_rate', 'default', 'materialization', 'PENDING', now() + interval '1 day') returning id`,
+    );
+    expect(await lastRun()).toEqual({ id: String(rows[0]!.id) });
+    // The same resource without runs is served whole: no statement at all.
+    const plain = `{ resource(kind: FEATURE, name: "comet_rate") { id status } }`;
+    await measured(t, plain);
+    expect(await measured(t, plain)).toMatchObject({ statements: 0 });
+  });
+
   it('loads an entry again once it is older than its maximum age, and bounds what it holds', async () => {
     let statements = 0;
     const db = t.db as { query: (...args: any[]) => Promise<any> };

@@ -10,6 +10,9 @@ type LineagePage = NonNullable<Parameters<RegistryQueries['lineage']>[3]>;
 
 /** Longest an entry is served: bounds staleness should a change notification be lost (a dropped LISTEN connection). */
 export const DISCOVERY_CACHE_MAX_AGE_MS = 30_000;
+/** Whole responses kept (registry-only operations, see registry-only.ts), and the largest one kept. */
+const MAX_RESPONSES = 1000;
+const MAX_RESPONSE_CHARS = 256 * 1024;
 
 interface Entry {
   readonly value: Promise<unknown>;
@@ -29,13 +32,16 @@ interface Entry {
  *
  * Bounded by the number of resources held (`capacity`; least recently used first out); 0 disables the cache.
  * An entry older than `maxAgeMs` is loaded again, so a lost notification leaves results stale for a bounded time.
- * Only the registry statements are cached: nested fields (runs, freshness, neighbours) still load per request.
+ * Registry statements are cached for every operation (nested fields such as runs and freshness still load per
+ * request); whole serialized responses only for registry-only operations (registry-only.ts), which then skip
+ * execution altogether.
  */
 export class DiscoveryCache {
   readonly #queries: RegistryQueries;
   readonly #capacity: number;
   readonly #maxAgeMs: number;
   readonly #entries = new Map<string, Entry>();
+  readonly #responses = new Map<string, { payload: string; at: number }>();
   #weight = 0;
   #generation = 0;
 
@@ -61,8 +67,30 @@ export class DiscoveryCache {
 
   invalidate(): void {
     this.#entries.clear();
+    this.#responses.clear();
     this.#weight = 0;
     this.#generation++;
+  }
+
+  /** A serialized answer of a registry-only operation (key: query, operation name, variables), if held and fresh. */
+  response(key: string): string | undefined {
+    const hit = this.#responses.get(key);
+    if (!hit) return undefined;
+    this.#responses.delete(key);
+    if (Date.now() - hit.at > this.#maxAgeMs) return undefined;
+    this.#responses.set(key, hit);
+    return hit.payload;
+  }
+
+  /** Keeps an answer computed since `generation` was read; dropped if the registry changed meanwhile. */
+  keepResponse(key: string, payload: string, generation: number): void {
+    if (this.#capacity === 0 || generation !== this.#generation || payload.length > MAX_RESPONSE_CHARS) return;
+    this.#responses.delete(key);
+    this.#responses.set(key, { payload, at: Date.now() });
+    for (const oldest of this.#responses.keys()) {
+      if (this.#responses.size <= MAX_RESPONSES) break;
+      this.#responses.delete(oldest);
+    }
   }
 
   search(options: SearchOptions): Promise<SearchPage> {

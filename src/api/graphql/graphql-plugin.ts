@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import mercurius, { type IResolvers, type MercuriusContext, type MercuriusLoaders } from 'mercurius';
 import type { ApiKeyStore } from '../../auth/api-keys.js';
 import type { TrellisConfig } from '../../config/config-schema.js';
@@ -13,6 +13,7 @@ import { graphqlResolvers } from './graphql-resolvers.js';
 import { graphqlTypeDefs } from './graphql-type-defs.js';
 import { queryCostRule } from './query-cost-rule.js';
 import { RegistryBatch } from './registry-batch.js';
+import { registryOnly } from './registry-only.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -54,6 +55,26 @@ export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPlugin
     if (request.routeOptions.url !== GRAPHQL_PATH) return;
     request.principal = await authenticate(keys, request, 'read');
   });
+  if (cache.enabled) {
+    // Whole answers of registry-only operations, after authentication; anything with errors is not kept.
+    const pending = new WeakMap<FastifyRequest, { key: string; generation: number }>();
+    app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+      if (request.routeOptions.url !== GRAPHQL_PATH || request.method !== 'POST') return;
+      const body = request.body as { query?: unknown; operationName?: unknown; variables?: unknown } | null | undefined;
+      if (!body || typeof body.query !== 'string') return;
+      const operationName = typeof body.operationName === 'string' ? body.operationName : null;
+      if (!registryOnly(body.query, operationName)) return;
+      const key = JSON.stringify([body.query, operationName, body.variables ?? null]);
+      const hit = cache.response(key);
+      if (hit !== undefined) return reply.type('application/json; charset=utf-8').send(hit);
+      pending.set(request, { key, generation: cache.generation });
+    });
+    app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+      const miss = pending.get(request);
+      if (miss && reply.statusCode === 200 && typeof payload === 'string' && !payload.includes('"errors"')) cache.keepResponse(miss.key, payload, miss.generation);
+      return payload;
+    });
+  }
 
   await app.register(mercurius, {
     schema: graphqlTypeDefs,
