@@ -113,15 +113,16 @@ export function encodedRowsJson(head: Buffer, rows: readonly (readonly (string |
   const tsEnd = scratchTsEnd;
   const times: string[] = [];
   const w = new ByteWriter(head.length + 64 + cells * 48);
-  w.bytes(head);
+  w.block(head);
   // Small functions per row part: one big function with cold branches keeps deoptimizing in its loop.
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r]!;
     const base = r * width;
     w.bytes(r === 0 ? ROW_OPEN : ROW_OPEN_AFTER);
-    writeValues(w, row, width, base, ttls, nowMs, status, tsEnd, times);
+    const allPresent = writeValues(w, row, width, base, ttls, nowMs, status, tsEnd, times);
     w.bytes(ROW_STATUSES);
-    writeStatuses(w, width, base, status);
+    if (allPresent && width > 0) w.block(allPresentJson(width));
+    else writeStatuses(w, width, base, status);
     w.bytes(ROW_TIMES);
     writeTimes(w, row, width, base, status, tsEnd, times);
     w.bytes(ROW_CLOSE);
@@ -131,7 +132,10 @@ export function encodedRowsJson(head: Buffer, rows: readonly (readonly (string |
   return w.done();
 }
 
-/** The values of one row, parsing each cell once: its status and event time are kept for the two arrays after. */
+/**
+ * The values of one row, parsing each cell once: its status and event time are kept for the two arrays after.
+ * True when every value is PRESENT.
+ */
 function writeValues(
   w: ByteWriter,
   row: readonly (string | null | undefined)[],
@@ -142,11 +146,13 @@ function writeValues(
   status: Uint8Array,
   tsEnd: Int32Array,
   times: string[],
-): void {
+): boolean {
+  let allPresent = true;
   for (let k = 0; k < width; k++) {
     if (k > 0) w.byte(44 /* , */);
     const text = row[k];
     if (text === null || text === undefined) {
+      allPresent = false;
       w.bytes(NULL_BYTES);
       continue;
     }
@@ -162,7 +168,8 @@ function writeValues(
     }
     const tag = i < n - 1 && i > digitsFrom && text.charCodeAt(i) === 58 /* : */ && Number.isSafeInteger(magnitude) ? text.charCodeAt(i + 1) : -1;
     if (tag !== 102 /* f */ && tag !== 110 /* n */ && tag !== 115 /* s */ && tag !== 105 /* i */ && tag !== 98 /* b */) {
-      writeDecoded(w, text, ttls[k], nowMs, status, base + k, times); // timestamp, float_list, or not a cell (throws)
+      // timestamp, float_list, or not a cell (throws)
+      if (!writeDecoded(w, text, ttls[k], nowMs, status, base + k, times)) allPresent = false;
       continue;
     }
     const eventTs = negative ? -magnitude : magnitude;
@@ -172,18 +179,21 @@ function writeValues(
     const ttl = ttls[k];
     if (ttl !== undefined && eventTs < nowMs - ttl * 1000) {
       status[base + k] = S_OUTSIDE_MAX_AGE;
+      allPresent = false;
       w.bytes(NULL_BYTES);
     } else if (tag === 102) {
       status[base + k] = S_PRESENT;
       if (!w.plainNumber(text, i + 2)) w.text(servedValueJson(+text.slice(i + 2)));
     } else if (tag === 110) {
       status[base + k] = S_NULL_VALUE;
+      allPresent = false;
       w.bytes(NULL_BYTES);
     } else {
       status[base + k] = S_PRESENT;
       w.text(otherValueJson(text, tag, i + 2));
     }
   }
+  return allPresent;
 }
 
 /** A string, int or bool cell's value (tag `s`, `i`, `b`; payload from `from`) as the typed path serves it. */
@@ -195,13 +205,21 @@ function otherValueJson(text: string, tag: number, from: number): string {
   return Number.isSafeInteger(int) ? `${int}` : JSON.stringify(digits);
 }
 
-/** A cell through {@link decodeOnlineCell} (timestamps, float lists; throws on text that is not a cell). */
-function writeDecoded(w: ByteWriter, text: string, ttl: number | undefined, nowMs: number, status: Uint8Array, at: number, times: string[]): void {
+/** A cell through {@link decodeOnlineCell} (timestamps, float lists; throws on text that is not a cell); true when PRESENT. */
+function writeDecoded(w: ByteWriter, text: string, ttl: number | undefined, nowMs: number, status: Uint8Array, at: number, times: string[]): boolean {
   const cell = decodeOnlineCell(text);
   const s = onlineValueStatus(cell, ttl, nowMs);
   status[at] = s === 'PRESENT' ? S_PRESENT : s === 'NULL_VALUE' ? S_NULL_VALUE : S_OUTSIDE_MAX_AGE;
   times[at] = timestampJson(cell.eventTs);
   w.text(s === 'PRESENT' ? servedValueJson(cell.value instanceof Date ? cell.value.toISOString() : (cell.value as ServedValue)) : 'null');
+  return s === 'PRESENT';
+}
+
+const allPresentBlocks: Buffer[] = [];
+
+/** `"PRESENT","PRESENT",…` for a row of `width` values, built once per width. */
+function allPresentJson(width: number): Buffer {
+  return (allPresentBlocks[width] ??= Buffer.from(new Array<string>(width).fill(PRESENT).join(','), 'latin1'));
 }
 
 function writeStatuses(w: ByteWriter, width: number, base: number, status: Uint8Array): void {
@@ -250,6 +268,13 @@ class ByteWriter {
     let pos = this.#pos;
     for (let i = 0; i < n; i++) buf[pos++] = src[i]!;
     this.#pos = pos;
+  }
+
+  /** A whole buffer, copied natively. */
+  block(src: Buffer): void {
+    if (this.#pos + src.length > this.#buf.length) this.#grow(src.length);
+    src.copy(this.#buf, this.#pos);
+    this.#pos += src.length;
   }
 
   /** Characters [from, to) of a string known to be ASCII. */
