@@ -26,9 +26,12 @@ import { ProviderPool } from '../../src/serving/provider-pool.js';
  * same script against the same server, when `redis-benchmark` is on PATH.
  *
  *   node dist/bench/materialize/materialize-bench.js
- *   TRELLIS_BENCH_ENTITIES (default 100000), TRELLIS_BENCH_PATHS (default `duckdb,redis`; `redis` needs the URL)
+ *   TRELLIS_BENCH_ENTITIES (default 100000), TRELLIS_BENCH_PATHS (default `duckdb,redis`; `redis` needs the URL),
+ *   TRELLIS_BENCH_WRITES_IN_FLIGHT (default `2`, the task's default; a list such as `1,2` runs one set of features
+ *   per value, interleaved, for an A/B in one process)
  */
 const entities = Number(process.env.TRELLIS_BENCH_ENTITIES ?? 100_000);
+const writesInFlight = (process.env.TRELLIS_BENCH_WRITES_IN_FLIGHT ?? '2').split(',').map(Number);
 const paths = new Set((process.env.TRELLIS_BENCH_PATHS ?? 'duckdb,redis').split(',').map((p) => p.trim()));
 const FEATURES = 10;
 const columns = Array.from({ length: FEATURES }, (_, i) => `f${i}`);
@@ -57,41 +60,64 @@ async function bench(label: string, providers: Record<string, unknown>[], create
     const loadStarted = performance.now();
     await createTable(pool);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
+    // One online provider and one set of 10 features per writesInFlight value (fresh keys for each), run
+    // interleaved (feature 0 of every variant, then feature 1, …) so that load changes hit every variant alike.
+    const online = providers.find((p) => p.name === 'kv')!;
+    const variants = writesInFlight.map((w) => ({
+      w,
+      provider: writesInFlight.length === 1 ? 'kv' : `kv_w${w}`,
+      feature: (c: string) => (writesInFlight.length === 1 ? c : `${c}_w${w}`),
+      task: materializationTask(registry, pool, { writesInFlight: w }),
+      seconds: 0,
+      cpu: 0,
+      rows: 0,
+      perFeature: [] as number[],
+    }));
     await registry.apply(
       [
+        ...(writesInFlight.length === 1 ? [] : variants.map((v) => ({ ...online, name: v.provider, config: withPrefix(online.config as Record<string, unknown>, `w${v.w}:`) }))),
         { kind: 'entity', name: 'user', keys: [{ name: 'user_id', type: 'string' }] },
         { kind: 'source', name: 'wide', provider: 'wh', table: 'bench_wide', timestampColumn: 'ts' },
-        ...columns.map((c) => ({ kind: 'feature', name: c, entity: 'user', source: 'wide', column: c, valueType: 'float', onlineProvider: 'kv' })),
+        ...variants.flatMap((v) =>
+          columns.map((c) => ({ kind: 'feature', name: v.feature(c), entity: 'user', source: 'wide', column: c, valueType: 'float', onlineProvider: v.provider })),
+        ),
       ],
       { actor: 'bench' },
     );
-    const task = materializationTask(registry, pool);
-    const started = performance.now();
-    const cpuStarted = process.cpuUsage();
-    let rows = 0;
-    const perFeature: number[] = [];
     for (const c of columns) {
-      const t0 = performance.now();
-      const result = await task({ kind: 'feature', name: c, variant: 'default', task: 'materialization' } as Run, context(() => {}));
-      perFeature.push(result.rowsWritten! / ((performance.now() - t0) / 1000));
-      rows += result.rowsWritten!;
+      for (const v of variants) {
+        const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
+        const result = await v.task({ kind: 'feature', name: v.feature(c), variant: 'default', task: 'materialization' } as Run, context(() => {}));
+        const seconds = (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(cpu0);
+        v.seconds += seconds;
+        v.cpu += (cpu.user + cpu.system) / 1e6;
+        v.rows += result.rowsWritten!;
+        v.perFeature.push(result.rowsWritten! / seconds);
+      }
     }
-    const seconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuStarted);
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    if (rows !== entities * FEATURES) throw new Error(`${label}: wrote ${rows} rows, expected ${entities * FEATURES}`);
-    const sorted = perFeature.sort((a, b) => a - b);
-    console.log(
-      `${label.padEnd(24)} ${entities} entities × ${FEATURES} features = ${rows} rows in ${seconds.toFixed(1)} s → ${Math.round(rows / seconds).toLocaleString('en')} rows/s ` +
-        `(per feature: min ${Math.round(sorted[0]!).toLocaleString('en')}, max ${Math.round(sorted[sorted.length - 1]!).toLocaleString('en')} rows/s; ` +
-        `CPU ${cpuSeconds.toFixed(1)} s = ${Math.round(rows / cpuSeconds).toLocaleString('en')} rows per CPU-second; table load ${loadSeconds.toFixed(1)} s)`,
-    );
+    for (const v of variants) {
+      if (v.rows !== entities * FEATURES) throw new Error(`${label}: wrote ${v.rows} rows, expected ${entities * FEATURES}`);
+      const sorted = v.perFeature.sort((a, b) => a - b);
+      const name = writesInFlight.length === 1 ? label : `${label} (${v.w} in flight)`;
+      console.log(
+        `${name.padEnd(24)} ${entities} entities × ${FEATURES} features = ${v.rows} rows in ${v.seconds.toFixed(1)} s → ${Math.round(v.rows / v.seconds).toLocaleString('en')} rows/s ` +
+          `(per feature: min ${Math.round(sorted[0]!).toLocaleString('en')}, max ${Math.round(sorted[sorted.length - 1]!).toLocaleString('en')} rows/s; ` +
+          `CPU ${v.cpu.toFixed(1)} s = ${Math.round(v.rows / v.cpu).toLocaleString('en')} rows per CPU-second; table load ${loadSeconds.toFixed(1)} s)`,
+      );
+    }
   } finally {
     await pool.close();
     await db.close();
     await cleanup();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** A provider config with its keys under their own prefix (Redis) — fresh keys per variant. */
+function withPrefix(config: Record<string, unknown> | undefined, suffix: string): Record<string, unknown> | undefined {
+  return config && typeof config.keyPrefix === 'string' ? { ...config, keyPrefix: `${config.keyPrefix}${suffix}` } : config;
 }
 
 const valuesSql = (random: string) => columns.map((c) => `${random} AS ${c}`).join(', ');
