@@ -33,7 +33,8 @@ export interface GraphqlPluginOptions {
  * GraphQL discovery at `/graphql` (mercurius), encapsulated: the endpoint requires an API key with the `read`
  * scope; depth and complexity are limited from config before anything runs; batched queries are refused;
  * GraphiQL (`/graphiql`, static and keyless) is served only when `graphql.graphiql` is set. Search and lineage
- * results are cached across requests until the registry changes (`graphql.resultCache`; see discovery-cache.ts).
+ * results, and whole answers of registry-only operations, are cached across requests until the registry changes
+ * (`graphql.resultCache`; see discovery-cache.ts and registry-only.ts).
  */
 export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPluginOptions): Promise<void> {
   const { config, registry, keys } = options;
