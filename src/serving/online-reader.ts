@@ -97,7 +97,7 @@ export class OnlineReader {
    * without on-demand features over stores holding encoded cells (Redis) go from cell text to JSON text without a
    * typed value per cell ({@link encodedRowsJson}); the rest is read typed and serialized by hand.
    */
-  async readJson(request: OnlineReadRequest, nowMs = Date.now()): Promise<string | Buffer> {
+  async readJson(request: OnlineReadRequest, nowMs = Date.now()): Promise<string> {
     this.#checkSize(request);
     const plan = await this.#plan(request);
     if (plan.onDemand.length > 0 || plan.tiled) return serializeOnlineResult(await this.#readTyped(request, plan, nowMs), plan.featuresJson);

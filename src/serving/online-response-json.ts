@@ -92,12 +92,12 @@ export function placeEncodedRows(into: (string | null)[][], rows: readonly (read
 }
 
 /**
- * The response (UTF-8 bytes, or a string when small) for cells in their stored text: `rows[r][k]` is the cell of response position k for entity
+ * The response text for cells in their stored text (written as UTF-8 bytes into a reused buffer): `rows[r][k]` is the cell of response position k for entity
  * row r (null: not found), `ttls[k]` its ttl in seconds; `head` from {@link onlineJsonHead}. Statuses as
  * {@link onlineValueStatus}; values as the typed path serves them. Throws (through {@link decodeOnlineCell}) on
  * text that is not a cell, as the typed path does.
  */
-export function encodedRowsJson(head: Buffer, rows: readonly (readonly (string | null | undefined)[])[], ttls: readonly (number | undefined)[], nowMs: number): Buffer | string {
+export function encodedRowsJson(head: Buffer, rows: readonly (readonly (string | null | undefined)[])[], ttls: readonly (number | undefined)[], nowMs: number): string {
   const width = ttls.length;
   const cells = rows.length * width;
   // Per cell: status, where the event-time digits end (0: the typed text in `times`). Scratch arrays shared by all
@@ -112,7 +112,7 @@ export function encodedRowsJson(head: Buffer, rows: readonly (readonly (string |
   const status = scratchStatus;
   const tsEnd = scratchTsEnd;
   const times: string[] = [];
-  const w = new ByteWriter(head.length + 64 + cells * 48);
+  const w = ByteWriter.shared(head.length + 64 + cells * 48);
   w.block(head);
   // Small functions per row part: one big function with cold branches keeps deoptimizing in its loop.
   for (let r = 0; r < rows.length; r++) {
@@ -239,15 +239,30 @@ function writeTimes(w: ByteWriter, row: readonly (string | null | undefined)[], 
   }
 }
 
-const SMALL_ANSWER_BYTES = 32 * 1024;
+/** The writer's buffer is kept between answers up to this size (larger ones are built in a buffer of their own). */
+const KEPT_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** Appends bytes to a growing buffer. */
 class ByteWriter {
   #buf: Buffer;
   #pos = 0;
 
-  constructor(size: number) {
+  static #kept: ByteWriter | undefined;
+
+  private constructor(size: number) {
     this.#buf = Buffer.allocUnsafe(size);
+  }
+
+  /**
+   * The one writer of this process, emptied, with room for `size` bytes to start with: answers are written one at a
+   * time (nothing here yields) and leave as a string, so one buffer serves them all instead of a fresh external
+   * allocation per answer (which makes V8 collect the old generation more often under load).
+   */
+  static shared(size: number): ByteWriter {
+    let writer = ByteWriter.#kept;
+    if (writer === undefined || writer.#buf.length > KEPT_BUFFER_BYTES) writer = ByteWriter.#kept = new ByteWriter(Math.min(Math.max(size, 64 * 1024), KEPT_BUFFER_BYTES));
+    writer.#pos = 0;
+    return writer;
   }
 
   #grow(need: number): void {
@@ -335,12 +350,9 @@ class ByteWriter {
     return true;
   }
 
-  /**
-   * The bytes written. Small answers as a string: Node's HTTP response writes a string body together with the
-   * headers in one write, a Buffer body as a separate chunk (writev); large ones as bytes, not copied again.
-   */
-  done(): Buffer | string {
-    return this.#pos <= SMALL_ANSWER_BYTES ? this.#buf.toString('utf8', 0, this.#pos) : this.#buf.subarray(0, this.#pos);
+  /** What was written, as a string (the buffer is reused by the next answer). */
+  done(): string {
+    return this.#buf.toString('utf8', 0, this.#pos);
   }
 }
 
