@@ -1,6 +1,6 @@
 import { TrellisError, isTrellisError } from '../errors/trellis-error.js';
 import type { ApplyPlan, Registry, StoredResource } from '../registry/registry.js';
-import { formatId, idKey, type ResourceId } from '../registry/resource-ref.js';
+import { DEFAULT_VARIANT, formatId, formatRef, idKey, parseRef, type ResourceId } from '../registry/resource-ref.js';
 import type { RegistryDatabase } from '../registry/registry-database.js';
 import type { ResourceKind } from '../registry/resource-schemas.js';
 import { lockKey, logEntry, type CreateRunResult, type RunStore } from './run-store.js';
@@ -48,6 +48,10 @@ export class RunTriggers {
   async trigger(id: ResourceId, options: TriggerOptions = {}): Promise<CreateRunResult> {
     const resource = await this.#registry.get(id.kind, id.name, id.variant);
     const task = taskFor(resource);
+    if (task && (await this.#streamFedFeatures([resource])).size > 0) {
+      const reason = `${formatId(id)} reads a stream source: its stream job keeps it online, there is no batch materialization`;
+      throw new TrellisError('TRELLIS_ERR_VALIDATION', { pointer: '/kind', reason }, { details: { pointer: '/kind' } });
+    }
     if (!task) {
       const reason = resource.kind === 'feature' ? `${formatId(id)} has no onlineProvider: there is nothing to materialize` : `a ${resource.kind} has no runs`;
       throw new TrellisError('TRELLIS_ERR_VALIDATION', { pointer: '/kind', reason }, { details: { pointer: '/kind' } });
@@ -71,8 +75,9 @@ export class RunTriggers {
     const candidates = plan.actions.filter((a) => a.action === 'create' && a.kind in taskOfKind);
     if (candidates.length === 0) return [];
     const resources = await this.#resources(candidates);
+    const streamFed = await this.#streamFedFeatures(resources);
     const withTask = resources.flatMap((resource) => {
-      const task = taskFor(resource);
+      const task = streamFed.has(idKey(resource)) ? null : taskFor(resource);
       return task ? [{ resource, task }] : [];
     });
     const upstream = await this.#upstreamBuildsOf(withTask.map((c) => c.resource));
@@ -105,6 +110,27 @@ export class RunTriggers {
       );
       return runs.concat(results.map((r) => r.run));
     });
+  }
+
+  /**
+   * Keys ({@link idKey}) of the features among `resources` whose source is a stream (a topic, or declared `fields`
+   * for pushed events): their online values come from the stream job's tiles, not from a materialization run.
+   * One query for all of them.
+   */
+  async #streamFedFeatures(resources: readonly Pick<StoredResource, 'kind' | 'name' | 'variant' | 'definition'>[]): Promise<Set<string>> {
+    const features = resources.flatMap((r) => (r.definition.kind === 'feature' ? [{ id: r, source: parseRef(r.definition.source) }] : []));
+    const result = new Set<string>();
+    if (features.length === 0) return result;
+    const { rows } = await this.#db.query<{ name: string; variant: string }>(
+      `select distinct r.name, r.variant
+       from jsonb_to_recordset($1::jsonb) as i(name text, variant text)
+       join resources r on r.kind = 'source' and r.name = i.name and r.variant = i.variant
+       where r.definition ? 'topic' or r.definition ? 'fields'`,
+      [JSON.stringify(features.map((f) => ({ name: f.source.name, variant: f.source.variant ?? DEFAULT_VARIANT })))],
+    );
+    const streams = new Set(rows.map((row) => formatRef(row.name, row.variant)));
+    for (const f of features) if (streams.has(formatRef(f.source.name, f.source.variant ?? DEFAULT_VARIANT))) result.add(idKey(f.id));
+    return result;
   }
 
   /** The stored resources of `ids` in one query, in the order of `ids`. */
@@ -176,7 +202,7 @@ export class RunTriggers {
       throw error;
     }
     const task = taskFor(resource);
-    if (!task) return null;
+    if (!task || (await this.#streamFedFeatures([resource])).size > 0) return null;
     const upstream = await this.#upstreamBuilds(resource);
     return this.#db.transaction(async (tx) => {
       const { rows } = await tx.query(

@@ -128,6 +128,17 @@ describe('stream jobs run by a Trellis instance', () => {
     expectOracleValues(await readOnline(initial, users), initial, users, accepted);
   }, 90_000);
 
+  it('creates no batch materialization runs for stream features, and refuses to trigger one', async () => {
+    const runs = await t.app.inject({ method: 'GET', url: '/v1/runs?kind=feature&limit=500', headers: t.auth });
+    expect(runs.statusCode, runs.body).toBe(200);
+    const names = new Set(initial.map((f) => f.name));
+    expect((runs.json() as { items: { name: string }[] }).items.filter((r) => names.has(r.name))).toEqual([]);
+    const trigger = await t.app.inject({ method: 'POST', url: `/v1/feature/${initial[0]!.name}/default/runs`, headers: t.auth, payload: {} });
+    expect(trigger.statusCode, trigger.body).toBe(400);
+    expect(trigger.json()).toMatchObject({ error: { code: 'TRELLIS_ERR_VALIDATION' } });
+    expect(trigger.body).toContain('stream');
+  });
+
   it('exposes consumer lag, events, freshness and late/dropped events at /metrics', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
