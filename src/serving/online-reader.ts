@@ -6,7 +6,8 @@ import { encodedRowsJson, onlineJsonHead, placeEncodedRows, serializeOnlineResul
 import { evaluateExpression, type ExpressionValue } from './on-demand/expression-evaluator.js';
 import { parseExpression, type Expression } from './on-demand/expression-parser.js';
 import type { ProviderPool } from './provider-pool.js';
-import { fillFromTiles, type TileServing } from '../streaming/stream-serving.js';
+import type { TileServing } from '../streaming/stream-serving.js';
+import { placeCells } from './place-cells.js';
 import type { StreamFeatureSpec } from '../streaming/stream-job.js';
 
 export interface OnlineReadRequest {
@@ -147,27 +148,13 @@ export class OnlineReader {
     await Promise.all(
       plan.groups.map(async (group) => {
         const keys = entityKeys(request.entities, group);
-        if (group.tileFeatures) return fillFromTiles(await this.#tiles!.read(group.tileFeatures, keys, nowMs), group, results, nowMs);
+        if (group.tileFeatures) return placeCells(await this.#tiles!.read(group.tileFeatures, keys, nowMs), group, results, nowMs);
         const store = await this.#pool.online(group.provider);
         if (holdsEncodedCells(store)) {
           fillFromEncoded(await store.readEncoded(group.entity, keys, group.tables), group, results, nowMs);
           return;
         }
-        const cells = await store.read(group.entity, keys, group.tables);
-        for (let r = 0; r < cells.length; r++) {
-          const row = cells[r]!;
-          const out = results[r]!;
-          for (let t = 0; t < group.tables.length; t++) {
-            const cell = row[t] ?? null;
-            const at = group.positions[t]!;
-            const status = onlineValueStatus(cell, group.ttls[t], nowMs);
-            out.statuses[at] = status;
-            if (cell) {
-              out.eventTimestamps[at] = cell.eventTs;
-              if (status === 'PRESENT') out.values[at] = cell.value instanceof Date ? cell.value.toISOString() : (cell.value as ServedValue);
-            }
-          }
-        }
+        placeCells(await store.read(group.entity, keys, group.tables), group, results, nowMs);
       }),
     );
     if (plan.onDemand.length > 0) evaluateOnDemand(plan.onDemand, results, request.context ?? {});

@@ -2,7 +2,6 @@ import { isTrellisError } from '../errors/trellis-error.js';
 import type { Registry } from '../registry/registry.js';
 import { parseRef } from '../registry/resource-ref.js';
 import type { EntityKeyValue } from '../spi/online-store.js';
-import { onlineValueStatus, type OnlineValueStatus } from '../spi/online-store.js';
 import { resolveStreamFeature, servesFromTiles, type StreamFeatureSpec } from './stream-job.js';
 import type { StreamCell } from './stream-reader.js';
 import type { StreamRuntime } from './stream-runtime.js';
@@ -36,37 +35,4 @@ export function tileServing(registry: Registry, streams: StreamRuntime): TileSer
     },
     read: (features, keys, nowMs) => streams.readSpecs(features, keys, nowMs),
   };
-}
-
-/** Where a group of tiled features goes in the response rows (the online reader's group shape). */
-export interface TileReadGroup {
-  readonly positions: readonly number[];
-  readonly ttls: readonly (number | undefined)[];
-}
-
-/**
- * Writes tile cells into response rows: no cell → NOT_FOUND (a `last` without events), null value → NULL_VALUE
- * (e.g. the sum of an empty window), else PRESENT; the event time is the window end (aggregations) or the value's
- * event time (`last`), so a feature ttl applies to `last` values.
- */
-export function fillFromTiles(
-  cells: readonly (readonly (StreamCell | null)[])[],
-  group: TileReadGroup,
-  results: readonly { values: unknown[]; statuses: OnlineValueStatus[]; eventTimestamps: (number | null)[] }[],
-  nowMs: number,
-): void {
-  for (let r = 0; r < cells.length; r++) {
-    const row = cells[r]!;
-    const out = results[r]!;
-    for (let t = 0; t < group.positions.length; t++) {
-      const cell = row[t] ?? null;
-      const at = group.positions[t]!;
-      const status = onlineValueStatus(cell, group.ttls[t], nowMs);
-      out.statuses[at] = status;
-      if (cell) {
-        out.eventTimestamps[at] = cell.eventTs;
-        if (status === 'PRESENT') out.values[at] = cell.value;
-      }
-    }
-  }
 }
