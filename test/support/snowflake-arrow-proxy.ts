@@ -77,6 +77,22 @@ export async function startSnowflakeArrowProxy(options: SnowflakeArrowProxyOptio
     });
   });
 
+  const sessionTails = new Map<string, Promise<unknown>>();
+  /** Runs `task` after the earlier tasks of the same session (keyed by its authorization header) have settled. */
+  function inSessionOrder<T>(session: string, task: () => Promise<T>): Promise<T> {
+    const previous = sessionTails.get(session) ?? Promise.resolve();
+    const result = previous.then(task, task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    sessionTails.set(session, tail);
+    void tail.then(() => {
+      if (sessionTails.get(session) === tail) sessionTails.delete(session);
+    });
+    return result;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let body = await readAll(req);
     const path = req.url ?? '/';
@@ -89,7 +105,11 @@ export async function startSnowflakeArrowProxy(options: SnowflakeArrowProxyOptio
     } else if (gzipped) {
       body = gunzipSync(body);
     }
-    const upstream = await forward(target, req.method ?? 'GET', path, req.headers, body);
+    // Snowflake runs several statements of one session at once; fakesnow's session is one DuckDB connection that
+    // refuses a second call while one runs ("connection is busy"). Queue the statements of a session here instead.
+    const upstream = path.startsWith('/queries/v1/query-request')
+      ? await inSessionOrder(String(req.headers.authorization ?? ''), () => forward(target, req.method ?? 'GET', path, req.headers, body))
+      : await forward(target, req.method ?? 'GET', path, req.headers, body);
     let payload = upstream.body;
     if (upstream.headers['content-encoding'] === 'gzip') payload = gunzipSync(payload);
     const isJson = String(upstream.headers['content-type'] ?? '').includes('json');
