@@ -1,7 +1,7 @@
 import type { ColumnType } from '../../src/compiler/sql/column-type.js';
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
-  insertInBatches,
+  loadRowsByInsert,
   offlineQueryError,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
@@ -180,14 +180,10 @@ export class BigQueryExecutor implements OfflineExecutor {
     rows: Iterable<readonly CompiledParameter[]> | AsyncIterable<readonly CompiledParameter[]>,
     options: { mode?: LoadMode } = {},
   ): Promise<number> {
-    const mode = options.mode ?? 'create';
-    if (mode === 'replace') await this.dropTable(table, { ifExists: true });
-    if (mode !== 'append') await this.run(this.#compiler.compileCreateTable(table, columns));
-    const names = columns.map((c) => c.name);
-    const count = await insertInBatches(rows, this.#compiler.maxParameters, names.length, 1000, (batch) =>
-      this.#run(this.#compiler.compileInsertValues(table, names, batch), batch.flatMap(() => columns.map((c) => c.type))),
-    );
-    return count;
+    return loadRowsByInsert(this.#compiler, (query) => this.run(query), table, columns, rows, {
+      ...options,
+      insert: (batch, names) => this.#run(this.#compiler.compileInsertValues(table, names, batch), batch.flatMap(() => columns.map((c) => c.type))),
+    });
   }
 
   async dropTable(table: TableRef, options: { ifExists?: boolean } = {}): Promise<void> {

@@ -1,7 +1,7 @@
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
-  insertInBatches,
+  loadRowsByInsert,
   offlineQueryError,
   bindParameter,
   DEFAULT_STREAM_BATCH_SIZE,
@@ -131,14 +131,7 @@ export class DuckDbExecutor implements OfflineExecutor {
     rows: Iterable<readonly CompiledParameter[]> | AsyncIterable<readonly CompiledParameter[]>,
     options: { mode?: LoadMode } = {},
   ): Promise<number> {
-    const mode = options.mode ?? 'create';
-    if (mode === 'replace') await this.dropTable(table, { ifExists: true });
-    if (mode !== 'append') await this.run(this.#compiler.compileCreateTable(table, columns));
-    const names = columns.map((c) => c.name);
-    const count = await insertInBatches(rows, this.#compiler.maxParameters, names.length, 1000, (batch) =>
-      this.run(this.#compiler.compileInsertValues(table, names, batch)),
-    );
-    return count;
+    return loadRowsByInsert(this.#compiler, (query) => this.run(query), table, columns, rows, options);
   }
 
   async dropTable(table: TableRef, options: { ifExists?: boolean } = {}): Promise<void> {

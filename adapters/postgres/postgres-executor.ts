@@ -1,6 +1,6 @@
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
-  insertInBatches,
+  loadRowsByInsert,
   offlineQueryError,
   bindParameter,
   DEFAULT_STREAM_BATCH_SIZE,
@@ -114,16 +114,10 @@ export class PostgresExecutor implements OfflineExecutor {
     rows: Iterable<readonly CompiledParameter[]> | AsyncIterable<readonly CompiledParameter[]>,
     options: { mode?: LoadMode } = {},
   ): Promise<number> {
-    const mode = options.mode ?? 'create';
     const client = await this.#session.pool().connect();
     try {
       await client.query('BEGIN');
-      if (mode === 'replace') await runQuery(client, this.#compiler.compileDropTable(table, { ifExists: true }));
-      if (mode !== 'append') await runQuery(client, this.#compiler.compileCreateTable(table, columns));
-      const names = columns.map((c) => c.name);
-      const count = await insertInBatches(rows, this.#compiler.maxParameters, names.length, 5000, (batch) =>
-        runQuery(client, this.#compiler.compileInsertValues(table, names, batch)),
-      );
+      const count = await loadRowsByInsert(this.#compiler, (query) => runQuery(client, query), table, columns, rows, { ...options, maxRows: 5000 });
       await client.query('COMMIT');
       return count;
     } catch (error) {

@@ -1,6 +1,6 @@
 import type { SqlCompiler } from '../../src/compiler/sql/sql-compiler.js';
 import {
-  insertInBatches,
+  loadRowsByInsert,
   offlineQueryError,
   DEFAULT_STREAM_BATCH_SIZE,
   type ColumnDefinition,
@@ -132,13 +132,10 @@ export class SnowflakeExecutor implements OfflineExecutor {
     rows: Iterable<readonly CompiledParameter[]> | AsyncIterable<readonly CompiledParameter[]>,
     options: { mode?: LoadMode } = {},
   ): Promise<number> {
-    const mode = options.mode ?? 'create';
-    if (mode === 'replace') await this.dropTable(table, { ifExists: true });
-    if (mode !== 'append') await this.run(this.#compiler.compileCreateTable(table, columns));
-    const names = columns.map((c) => c.name);
-    return insertInBatches(rows, this.#compiler.maxParameters, names.length, 1000, (batch) =>
-      this.run(this.#compiler.compileInsertValues(table, names, batch.map((row) => row.map((v, i) => loadValue(v, columns[i]))))),
-    );
+    return loadRowsByInsert(this.#compiler, (query) => this.run(query), table, columns, rows, {
+      ...options,
+      insert: (batch, names) => this.run(this.#compiler.compileInsertValues(table, names, batch.map((row) => row.map((v, i) => loadValue(v, columns[i]))))),
+    });
   }
 
   async dropTable(table: TableRef, options: { ifExists?: boolean } = {}): Promise<void> {

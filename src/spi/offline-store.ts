@@ -290,6 +290,29 @@ export async function insertInBatches(
 }
 
 /**
+ * `loadRows` for adapters without a bulk-load path: for mode `replace` drops the table, for `create` and
+ * `replace` creates it from `columns`, then inserts the rows with multi-row `INSERT … VALUES` in batches
+ * ({@link insertInBatches}). `run` executes each statement (an adapter passes its transaction's client to keep
+ * it atomic); `insert` overrides how a batch is inserted (e.g. typed parameters or converted values).
+ * Resolves to the number of rows inserted.
+ */
+export async function loadRowsByInsert(
+  compiler: Pick<SqlCompiler, 'compileDropTable' | 'compileCreateTable' | 'compileInsertValues' | 'maxParameters'>,
+  run: (query: CompiledQuery) => Promise<unknown>,
+  table: TableRef,
+  columns: readonly ColumnDefinition[],
+  rows: Iterable<readonly CompiledParameter[]> | AsyncIterable<readonly CompiledParameter[]>,
+  options: { mode?: LoadMode; maxRows?: number; insert?: (batch: (readonly CompiledParameter[])[], names: readonly string[]) => Promise<unknown> } = {},
+): Promise<number> {
+  const mode = options.mode ?? 'create';
+  if (mode === 'replace') await run(compiler.compileDropTable(table, { ifExists: true }));
+  if (mode !== 'append') await run(compiler.compileCreateTable(table, columns));
+  const names = columns.map((c) => c.name);
+  const insert = options.insert ?? ((batch) => run(compiler.compileInsertValues(table, names, batch)));
+  return insertInBatches(rows, compiler.maxParameters, names.length, options.maxRows ?? 1000, (batch) => insert(batch, names));
+}
+
+/**
  * The error an executor raises when a statement fails: `<adapter>: <message>` plus the statement (cut at 2,000
  * characters), with the driver's error as `cause` so callers can still classify it (SQLSTATE, network codes).
  */
