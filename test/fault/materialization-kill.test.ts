@@ -4,11 +4,6 @@
  * online store equals the warehouse's latest value for every entity. Real processes (scripts/materialize-worker.ts),
  * real Postgres (registry and warehouse) and Redis.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,41 +14,12 @@ import { RunTriggers } from '../../src/coordinator/run-triggers.js';
 import { migrate } from '../../src/registry/migrations.js';
 import { openPostgresDatabase, type RegistryDatabase } from '../../src/registry/registry-database.js';
 import { Registry } from '../../src/registry/registry.js';
-import { spawnReplica, type Replica } from '../support/coordinator-child.js';
+import { buildWorkerScript, spawnReplica, type Replica } from '../support/coordinator-child.js';
 import { waitForStatus } from '../support/coordinator-harness.js';
 import { clearRedisPrefix, createRedisPrefix, createTestDatabase, redisUrl, uniqueId, type TestDatabase } from '../support/services.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const USERS = 6_000;
 const ROWS = 30_000;
-
-/** Compiles scripts/materialize-worker.ts (and what it imports) into a private directory, like coordinator-child.ts. */
-async function buildMaterializeWorker(): Promise<{ script: string; cleanup: () => void }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'trellis-materialize-worker-'));
-  const outDir = path.join(dir, 'out');
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  writeFileSync(
-    path.join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      extends: path.join(root, 'tsconfig.json'),
-      compilerOptions: { outDir, rootDir: root, noEmit: false, sourceMap: false, incremental: false, typeRoots: [path.join(root, 'node_modules', '@types')] },
-      files: [path.join(root, 'scripts', 'materialize-worker.ts')],
-      include: [],
-    }),
-  );
-  const output = await new Promise<string>((resolve) => {
-    const tsc = spawn(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(dir, 'tsconfig.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    tsc.stdout.on('data', (c: Buffer) => (text += c.toString()));
-    tsc.stderr.on('data', (c: Buffer) => (text += c.toString()));
-    tsc.on('close', () => resolve(text));
-  });
-  const script = path.join(outDir, 'scripts', 'materialize-worker.js');
-  if (!existsSync(script)) throw new Error(`could not compile scripts/materialize-worker.ts:\n${output}`);
-  return { script, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 describe('materialization survives kill -9 of its worker', () => {
   let worker: { script: string; cleanup: () => void };
@@ -66,7 +32,7 @@ describe('materialization survives kill -9 of its worker', () => {
   const replicas: Replica[] = [];
 
   beforeAll(async () => {
-    [worker, registryDb, warehouse] = await Promise.all([buildMaterializeWorker(), createTestDatabase('matkill_reg'), createTestDatabase('matkill_wh')]);
+    [worker, registryDb, warehouse] = await Promise.all([buildWorkerScript('materialize-worker'), createTestDatabase('matkill_reg'), createTestDatabase('matkill_wh')]);
     process.env[envVar] = warehouse.url;
     db = await openPostgresDatabase(registryDb.url);
     await migrate(db);

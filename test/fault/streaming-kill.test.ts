@@ -3,52 +3,21 @@
  * At the end every window equals the brute-force oracle: nothing lost, nothing double-counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaStreamProvider, type KafkaStreamProvider } from '../../adapters/kafka/index.js';
 import { createRedisTileStore, type RedisTileStore } from '../../adapters/redis/redis-tile-store.js';
+import { buildWorkerScript, type CompiledWorker } from '../support/coordinator-child.js';
 import { clearRedisPrefix, createKafkaTopic, createRedisPrefix, kafkaBrokers, redisUrl, uniqueId } from '../support/services.js';
 import { expectOracle, streamJob, waitCaughtUp } from '../unit/streaming/stream-test-helpers.js';
 import type { OracleEvent } from '../unit/streaming/stream-oracle.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-let buildDir: string;
+let worker: CompiledWorker | undefined;
 let script: string;
 const prefix = createRedisPrefix('stream-kill');
 const admin = new Redis(redisUrl(), { lazyConnect: true });
 let provider: KafkaStreamProvider;
 let tiles: RedisTileStore;
-
-/** Compiles scripts/stream-worker.ts (and what it imports) into a private directory, like test/support/coordinator-child.ts. */
-async function buildWorker(): Promise<void> {
-  buildDir = mkdtempSync(path.join(os.tmpdir(), 'trellis-stream-worker-'));
-  const outDir = path.join(buildDir, 'out');
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(path.join(buildDir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-  symlinkSync(path.join(root, 'node_modules'), path.join(buildDir, 'node_modules'), 'dir');
-  writeFileSync(
-    path.join(buildDir, 'tsconfig.json'),
-    JSON.stringify({
-      extends: path.join(root, 'tsconfig.json'),
-      compilerOptions: { outDir, rootDir: root, noEmit: false, sourceMap: false, incremental: false, typeRoots: [path.join(root, 'node_modules', '@types')] },
-      files: [path.join(root, 'scripts', 'stream-worker.ts')],
-      include: [],
-    }),
-  );
-  const output = await new Promise<string>((resolve) => {
-    const tsc = spawn(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(buildDir, 'tsconfig.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    tsc.stdout.on('data', (c: Buffer) => (text += c.toString()));
-    tsc.stderr.on('data', (c: Buffer) => (text += c.toString()));
-    tsc.on('close', () => resolve(text));
-  });
-  script = path.join(outDir, 'scripts', 'stream-worker.js');
-  if (!existsSync(script)) throw new Error(`could not compile scripts/stream-worker.ts:\n${output}`);
-}
 
 function spawnWorker(config: object): { child: ChildProcess; batches: () => number; ready: Promise<void> } {
   const child = spawn(process.execPath, [script], { env: { ...process.env, TRELLIS_STREAM_WORKER: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -70,7 +39,8 @@ function spawnWorker(config: object): { child: ChildProcess; batches: () => numb
 }
 
 beforeAll(async () => {
-  await buildWorker();
+  worker = await buildWorkerScript('stream-worker');
+  script = worker.script;
   provider = await createKafkaStreamProvider({ brokers: kafkaBrokers(), clientId: 'trellis-stream-kill-test' });
   tiles = createRedisTileStore({ url: redisUrl(), keyPrefix: prefix });
 }, 240_000);
@@ -80,7 +50,7 @@ afterAll(async () => {
   await provider?.close();
   await clearRedisPrefix(admin, prefix);
   await admin.quit();
-  if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+  worker?.cleanup();
 });
 
 describe('stream worker crash (kill -9)', () => {

@@ -21,8 +21,12 @@ export interface CompiledWorker {
   cleanup(): void;
 }
 
-export async function buildCoordinatorWorker(): Promise<CompiledWorker> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'trellis-coordinator-worker-'));
+/**
+ * Compiles `scripts/<name>.ts` (and what it imports) into a private temporary directory, for tests that run it as a
+ * child process they can kill -9.
+ */
+export async function buildWorkerScript(name: string): Promise<CompiledWorker> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `trellis-${name}-`));
   const outDir = path.join(dir, 'out');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
@@ -32,7 +36,7 @@ export async function buildCoordinatorWorker(): Promise<CompiledWorker> {
     JSON.stringify({
       extends: path.join(root, 'tsconfig.json'),
       compilerOptions: { outDir, rootDir: root, noEmit: false, sourceMap: false, incremental: false, typeRoots: [path.join(root, 'node_modules', '@types')] },
-      files: [path.join(root, 'scripts', 'coordinator-worker.ts')],
+      files: [path.join(root, 'scripts', `${name}.ts`)],
       include: [],
     }),
   );
@@ -43,11 +47,13 @@ export async function buildCoordinatorWorker(): Promise<CompiledWorker> {
     tsc.stderr.on('data', (c: Buffer) => (text += c.toString()));
     tsc.on('close', () => resolve(text));
   });
-  const script = path.join(outDir, 'scripts', 'coordinator-worker.js');
+  const script = path.join(outDir, 'scripts', `${name}.js`);
   // tsc emits even when some imported file has a type error elsewhere; only a missing output is fatal.
-  if (!existsSync(script)) throw new Error(`could not compile scripts/coordinator-worker.ts:\n${output}`);
+  if (!existsSync(script)) throw new Error(`could not compile scripts/${name}.ts:\n${output}`);
   return { script, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+export const buildCoordinatorWorker = (): Promise<CompiledWorker> => buildWorkerScript('coordinator-worker');
 
 export interface Replica {
   readonly id: string;
