@@ -343,7 +343,9 @@ export class Coordinator {
         continue;
       }
       if (this.#state !== 'running') {
-        await this.store.release(claimed).catch(() => {});
+        // Claimed while stop() began: give the run back at once, saying why (the attempt is not counted).
+        const entry = logEntry('info', `attempt ${claimed.attempt} not started: coordinator ${this.id} is stopping; lease released`, { attempt: claimed.attempt, worker: owner });
+        await this.store.release(claimed, [entry]).catch(() => {});
         break;
       }
       await this.#execute(claimed);
