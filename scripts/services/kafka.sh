@@ -8,15 +8,14 @@ SERVICE=kafka
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-KAFKA_VERSION="${TRELLIS_KAFKA_VERSION:-4.1.1}"
-LOG4J_VERSION=2.24.3 # the log4j2 version kafka_2.13 4.1.x depends on
+# shellcheck source=kafka-jars.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kafka-jars.sh"
 PORT=59092
 CONTROLLER_PORT=59093
 DIR="$TRELLIS_SERVICES_DIR/kafka"
 LOGFILE="$DIR/kafka.log"
 PIDFILE="$DIR/kafka.pid"
-CACHE="${TRELLIS_CACHE_DIR:-$HOME/.cache/trellis}/kafka/$KAFKA_VERSION"
-LIB="$CACHE/lib"
+LIB="$KAFKA_LIB"
 START_TIMEOUT="${TRELLIS_KAFKA_START_TIMEOUT:-180}"
 
 started_here=0
@@ -41,48 +40,7 @@ fi
 command -v java >/dev/null || die "java not found (Kafka 4.x needs Java 17+)"
 
 # --- jars -------------------------------------------------------------------
-if [[ ! -f "$LIB/.complete" ]]; then
-  command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka jars)"
-  log "fetching kafka_2.13 $KAFKA_VERSION jars with Maven into $LIB (first run only)"
-  mkdir -p "$CACHE"
-  # kafka_2.13's pom brings slf4j-api 1.7 and log4j-core but no binding between them,
-  # without which the broker logs nothing at all.
-  cat >"$CACHE/pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>trellis.test</groupId>
-  <artifactId>kafka-broker-classpath</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka_2.13</artifactId>
-      <version>$KAFKA_VERSION</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-slf4j-impl</artifactId>
-      <version>$LOG4J_VERSION</version>
-    </dependency>
-  </dependencies>
-</project>
-EOF
-  rm -rf "$LIB.partial"
-  mvnlog="$CACHE/mvn.log"
-  # -U: retry artifacts whose earlier download failed (Maven caches failures).
-  # sed: Maven 3.8 writes colour codes even in batch mode.
-  if ! mvn -B -q -U -f "$CACHE/pom.xml" \
-    org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$LIB.partial" </dev/null 2>&1 |
-    sed 's/\x1b\[[0-9;]*m//g' >"$mvnlog"; then
-    show_log_tail "$mvnlog"
-    die "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
-  fi
-  rm -rf "$LIB"
-  mv "$LIB.partial" "$LIB"
-  touch "$LIB/.complete"
-fi
+ensure_kafka_jars
 
 # --- config and storage -----------------------------------------------------
 our_broker_alive() {
