@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { assertOnlineName, encodeEntityKey, onlineUnavailable, type EntityKeyValue } from '../../src/spi/online-store.js';
 import {
   TILE_STORE_KIND,
@@ -11,13 +12,22 @@ import {
   type TileFeature,
   type TileStore,
 } from '../../src/spi/tile-store.js';
+import { redisHashSlot } from './redis-key-layout.js';
 import { REDIS_TILE_SCRIPT } from './redis-tile-script.js';
 
-/** Configuration of {@link createRedisTileStore}. */
+/** Configuration of {@link createRedisTileStore}. Give `url` (standalone) or `nodes` (Cluster). */
 export interface RedisTileStoreOptions {
-  /** `redis://[[user]:password@]host:port[/db]` or `rediss://…`. */
-  readonly url: string;
-  /** Prepended to every key (no `{`/`}`). Default `trellis:`. Tiles live under `<prefix>tile:`, watermarks `<prefix>wm:`. */
+  /** Standalone server, `redis://[[user]:password@]host:port[/db]` or `rediss://…`. */
+  readonly url?: string;
+  /** Redis Cluster seed nodes, `host:port` or `{ host, port }`; the store discovers the rest. */
+  readonly nodes?: readonly (string | { readonly host: string; readonly port: number })[];
+  /** Cluster only: credentials for every node (standalone takes them from `url`). */
+  readonly username?: string;
+  readonly password?: string;
+  /**
+   * Prepended to every key (no `{`/`}`). Default `trellis:`. Tiles live under `<prefix>tile:<feature>:{<key>}`,
+   * watermarks under `<prefix>wm:<stream>`.
+   */
   readonly keyPrefix?: string;
   /** Deadline of reads (readTiles, watermarks), ms. Default 1000. */
   readonly commandTimeoutMs?: number;
@@ -31,13 +41,15 @@ export interface RedisTileStoreOptions {
   readonly name?: string;
 }
 
-
 const WATERMARK_SCRIPT = `
 for i = 1, #ARGV, 2 do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if not current or tonumber(current) < tonumber(ARGV[i + 1]) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 return 1`;
+
+const TILE_SHA = createHash('sha1').update(REDIS_TILE_SCRIPT).digest('hex');
+const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith('NOSCRIPT');
 
 /** Events of one key per script call (bounded by Lua's unpack limit: 2 fields per event are read at once). */
 const MAX_EVENTS_PER_KEY = 1000;
@@ -49,54 +61,96 @@ interface TileCommands {
   trellisRaiseWatermarks(key: string, ...args: (string | number)[]): Promise<number>;
 }
 
+/** The Cluster client surface used with array arguments (ioredis flattens them one level). */
+interface ClusterCalls {
+  evalsha(sha: string, args: readonly (string | number)[]): Promise<number[]>;
+  eval(script: string, args: readonly (string | number)[]): Promise<number[]>;
+  hmget(key: string, fields: readonly string[]): Promise<(string | null)[]>;
+  unlink(keys: readonly string[]): Promise<number>;
+}
+
+/** One script call: its keys (one slot on Cluster), its arguments after the head, and the event indexes in script order. */
+interface TileCall {
+  readonly keys: string[];
+  readonly args: (string | number)[];
+  readonly order: number[];
+}
+
 /**
- * Tiles on Redis: one hash per (feature, entity key) — `<prefix>tile:<feature>:<encoded key>` — with a field per
+ * Tiles on Redis: one hash per (feature, entity key) — `<prefix>tile:<feature>:{<encoded key>}` — with a field per
  * tile (`t:<start>`, the partial's text form), a field per (tile, partition) holding the highest applied offset
  * (`o:<start>:<partition>`) and `max` / `min` (newest / oldest tile). One Lua script call applies the events of up to
  * `writeChunkKeys` keys (one HMGET and one HSET per key), skipping replays, reporting pre-combined runs that straddle
- * an applied offset, and dropping expired tiles; calls are pipelined. The multi-key script needs a single Redis
- * (not Redis Cluster: the keys of one call may live in different slots). The key expires `window + tile + lateness +
- * ttlSlackMs` after its last write, which assumes event time follows wall-clock time.
+ * an applied offset, and dropping expired tiles. Standalone: all calls of a batch in one pipeline. Cluster: the
+ * `{…}` hash tag puts a key in the slot of its entity row; calls are cut per slot (a script may only touch one) and
+ * auto-pipelined per node. The fencing offsets live in the hash they fence, so every key's update stays atomic and
+ * replay-safe whichever call carries it. The key expires `window + tile + lateness + ttlSlackMs` after its last
+ * write, which assumes event time follows wall-clock time. Layout and Cluster notes: README.md ("Stream tiles").
  */
 export class RedisTileStore implements TileStore {
   readonly kind = TILE_STORE_KIND;
   readonly adapterId = 'redis';
-  readonly #client: Redis & TileCommands;
-  readonly #writer: Redis & TileCommands;
+  readonly #client: (Redis & TileCommands) | (Cluster & TileCommands);
+  readonly #writer: (Redis & TileCommands) | (Cluster & TileCommands);
+  readonly #cluster: boolean;
   readonly #chunkKeys: number;
   readonly #prefix: string;
   readonly #slackMs: number;
   readonly #name: string;
+  readonly #readTimeoutMs: number;
+  readonly #writeTimeoutMs: number;
   #closed = false;
 
   constructor(options: RedisTileStoreOptions) {
     this.#prefix = options.keyPrefix ?? 'trellis:';
     if (/[{}]/.test(this.#prefix)) throw new TypeError('keyPrefix must not contain { or }');
-    this.#slackMs = options.ttlSlackMs ?? 60_000;
+    if ((options.url === undefined) === (options.nodes === undefined)) {
+      throw new TypeError('createRedisTileStore needs exactly one of url (standalone) or nodes (Cluster)');
+    }
+    const isNode = (n: unknown) => typeof n === 'string' || (typeof n === 'object' && n !== null && typeof (n as { host?: unknown }).host === 'string' && Number.isInteger((n as { port?: unknown }).port));
+    if (options.nodes !== undefined && (!Array.isArray(options.nodes) || options.nodes.length === 0 || !options.nodes.every(isNode))) {
+      throw new TypeError('nodes must be a non-empty array of "host:port" or { host, port }');
+    }
+    this.#slackMs = nonNegative(options.ttlSlackMs, 60_000, 'ttlSlackMs');
     this.#name = options.name ?? 'redis';
-    this.#chunkKeys = options.writeChunkKeys ?? 500;
-    const connect = (commandTimeout: number): Redis & TileCommands => {
-      const connection: RedisOptions = { commandTimeout, maxRetriesPerRequest: 1, retryStrategy: (attempt) => Math.min(attempt * 50, 500) };
-      const client = new Redis(options.url, connection);
+    this.#chunkKeys = positive(options.writeChunkKeys, 500, 'writeChunkKeys');
+    this.#readTimeoutMs = positive(options.commandTimeoutMs, 1000, 'commandTimeoutMs');
+    this.#writeTimeoutMs = positive(options.writeTimeoutMs, 30_000, 'writeTimeoutMs');
+    const nodes = options.nodes?.map((n) => (typeof n === 'string' ? n : { host: n.host, port: n.port }));
+    this.#cluster = nodes !== undefined;
+    const connect = (commandTimeout: number): (Redis & TileCommands) | (Cluster & TileCommands) => {
+      const retryStrategy = (attempt: number) => Math.min(attempt * 50, 500);
+      const connection: RedisOptions = { commandTimeout, maxRetriesPerRequest: 1, retryStrategy };
+      let client: Redis | Cluster;
+      if (nodes === undefined) client = new Redis(options.url as string, connection);
+      else {
+        const clusterOptions: ClusterOptions = {
+          enableAutoPipelining: true,
+          clusterRetryStrategy: retryStrategy,
+          redisOptions: { ...connection, username: options.username, password: options.password },
+        };
+        client = new Cluster(nodes, clusterOptions);
+      }
       client.on('error', () => {});
       client.defineCommand('trellisApplyTiles', { lua: REDIS_TILE_SCRIPT });
       client.defineCommand('trellisRaiseWatermarks', { numberOfKeys: 1, lua: WATERMARK_SCRIPT });
-      return client as Redis & TileCommands;
+      return client as (Redis & TileCommands) | (Cluster & TileCommands);
     };
     // Reads fail fast on their own connection; big write pipelines get a long deadline and do not delay reads.
-    this.#client = connect(options.commandTimeoutMs ?? 1000);
-    this.#writer = connect(options.writeTimeoutMs ?? 30_000);
+    this.#client = connect(this.#readTimeoutMs);
+    this.#writer = connect(this.#writeTimeoutMs);
   }
 
+  /** The tile hash of one (feature, encoded entity key); the hash tag is the entity row's (redis-key-layout.ts). */
   #key(feature: string, encodedKey: string): string {
-    return `${this.#prefix}tile:${feature}:${encodedKey}`;
+    return `${this.#prefix}tile:${feature}:{${encodedKey}}`;
   }
 
   async applyEvents(feature: TileFeature, events: readonly TileEvent[]): Promise<TileApplyResult> {
     this.#assertOpen();
     assertOnlineName(feature.id, '/feature');
     if (events.length === 0) return { applied: 0, skipped: 0 };
-    // Events by key, in order; a key with very many events is cut into segments (one script call each, in order).
+    // Events by key, in order.
     const byKey = new Map<string, number[]>();
     for (let i = 0; i < events.length; i++) {
       const key = this.#key(feature.id, encodeEntityKey(events[i]!.key));
@@ -107,43 +161,90 @@ export class RedisTileStore implements TileStore {
     const { windowMs, tileMs } = feature.layout;
     const retention = tileRetentionMs(feature.layout);
     const head = [windowMs ?? '', tileMs ?? '', retention === null ? '' : retention + this.#slackMs];
-    type WritePipeline = { trellisApplyTiles(numberOfKeys: number, ...args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
-    const pipeline = this.#writer.pipeline() as unknown as WritePipeline;
-    /** Per script call: the event indexes in the order the script numbers them. */
-    const calls: number[][] = [];
-    let keys: string[] = [];
-    let args: (string | number)[] = [];
-    let order: number[] = [];
-    const flush = () => {
-      if (keys.length === 0) return;
-      pipeline.trellisApplyTiles(keys.length, ...keys, ...head, ...args);
-      calls.push(order);
-      keys = [];
-      args = [];
-      order = [];
-    };
-    for (const [key, indexes] of byKey) {
-      for (let from = 0; from < indexes.length; from += MAX_EVENTS_PER_KEY) {
-        const segment = indexes.slice(from, from + MAX_EVENTS_PER_KEY);
-        keys.push(key);
-        args.push(segment.length);
-        for (const i of segment) {
-          const e = events[i]!;
-          args.push(e.tileStart, e.partition, e.firstOffset ?? e.offset, e.offset, encodePartial(e.partial));
-          order.push(i);
-        }
-        if (keys.length >= this.#chunkKeys || order.length >= MAX_EVENTS_PER_CALL) flush();
-      }
+    let results: number[][];
+    let calls: TileCall[];
+    if (this.#cluster) [calls, results] = await this.#applyCluster(events, byKey, head);
+    else {
+      calls = this.#cut(events, [byKey]);
+      type WritePipeline = { trellisApplyTiles(numberOfKeys: number, ...args: (string | number)[]): void; exec(): Promise<[Error | null, unknown][] | null> };
+      const pipeline = this.#writer.pipeline() as unknown as WritePipeline;
+      for (const call of calls) pipeline.trellisApplyTiles(call.keys.length, ...call.keys, ...head, ...call.args);
+      results = (await this.#exec(pipeline)) as number[][];
     }
-    flush();
-    const results = (await this.#exec(pipeline)) as number[][];
     let applied = 0;
     const straddled: { index: number; seen: number }[] = [];
     results.forEach((result, c) => {
       applied += Number(result[0]);
-      for (let j = 1; j < result.length; j += 2) straddled.push({ index: calls[c]![Number(result[j])]!, seen: Number(result[j + 1]) });
+      for (let j = 1; j < result.length; j += 2) straddled.push({ index: calls[c]!.order[Number(result[j])]!, seen: Number(result[j + 1]) });
     });
     return straddled.length > 0 ? { applied, skipped: events.length - applied - straddled.length, straddled } : { applied, skipped: events.length - applied };
+  }
+
+  /**
+   * Script calls for `groups` of keys (a call never mixes groups): a key's events in order, a key with very many
+   * events cut into segments (several calls, in order), calls cut at `writeChunkKeys` keys / MAX_EVENTS_PER_CALL.
+   */
+  #cut(events: readonly TileEvent[], groups: Iterable<Iterable<[string, readonly number[]]>>): TileCall[] {
+    const calls: TileCall[] = [];
+    let call: TileCall = { keys: [], args: [], order: [] };
+    const flush = () => {
+      if (call.keys.length === 0) return;
+      calls.push(call);
+      call = { keys: [], args: [], order: [] };
+    };
+    for (const group of groups) {
+      for (const [key, indexes] of group) {
+        for (let from = 0; from < indexes.length; from += MAX_EVENTS_PER_KEY) {
+          const segment = indexes.slice(from, from + MAX_EVENTS_PER_KEY);
+          call.keys.push(key);
+          call.args.push(segment.length);
+          for (const i of segment) {
+            const e = events[i]!;
+            call.args.push(e.tileStart, e.partition, e.firstOffset ?? e.offset, e.offset, encodePartial(e.partial));
+            call.order.push(i);
+          }
+          if (call.keys.length >= this.#chunkKeys || call.order.length >= MAX_EVENTS_PER_CALL) flush();
+        }
+      }
+      flush();
+    }
+    return calls;
+  }
+
+  /**
+   * Cluster: one group per hash slot, all calls at once (ioredis auto-pipelines them per node). A key with more than
+   * MAX_EVENTS_PER_KEY events needs several calls in order; those go in rounds (round r holds every key's r-th
+   * segment), each round sent after the previous one succeeded, so a later segment can never land before an earlier
+   * one (its offsets would fence the earlier one out as a replay). Calls of one round touch distinct keys.
+   */
+  async #applyCluster(events: readonly TileEvent[], byKey: ReadonlyMap<string, readonly number[]>, head: readonly (string | number)[]): Promise<[TileCall[], number[][]]> {
+    const rounds: Map<number, [string, number[]][]>[] = [];
+    for (const [key, indexes] of byKey) {
+      const slot = redisHashSlot(key);
+      for (let from = 0, r = 0; from < indexes.length; from += MAX_EVENTS_PER_KEY, r++) {
+        const bySlot = rounds[r] ?? (rounds[r] = new Map());
+        let group = bySlot.get(slot);
+        if (!group) bySlot.set(slot, (group = []));
+        group.push([key, indexes.slice(from, from + MAX_EVENTS_PER_KEY)]);
+      }
+    }
+    const conn = this.#writer as unknown as ClusterCalls;
+    const calls: TileCall[] = [];
+    const results: number[][] = [];
+    for (const bySlot of rounds) {
+      const round = this.#cut(events, bySlot.values());
+      const replies = await this.#run(this.#writeTimeoutMs, () =>
+        Promise.all(
+          round.map((call) => {
+            const args = [call.keys.length, ...call.keys, ...head, ...call.args];
+            return conn.evalsha(TILE_SHA, args).catch((error: unknown) => (isNoScript(error) ? conn.eval(REDIS_TILE_SCRIPT, args) : Promise.reject(error)));
+          }),
+        ),
+      );
+      calls.push(...round);
+      results.push(...replies);
+    }
+    return [calls, results];
   }
 
   async readTiles(feature: TileFeature, keys: readonly (readonly EntityKeyValue[])[], fromTile: number, toTile: number): Promise<StoredTile[][]> {
@@ -154,9 +255,17 @@ export class RedisTileStore implements TileStore {
     if (tileMs === null) starts.push(0);
     else for (let s = fromTile; s <= toTile; s += tileMs) starts.push(s);
     const fields = starts.map((s) => `t:${s}`);
-    const pipeline = this.#client.pipeline();
-    for (const key of keys) pipeline.hmget(this.#key(feature.id, encodeEntityKey(key)), ...fields);
-    const results = (await this.#exec(pipeline)) as (string | null)[][];
+    const hashes = keys.map((key) => this.#key(feature.id, encodeEntityKey(key)));
+    let results: (string | null)[][];
+    if (this.#cluster) {
+      // One HMGET per key; ioredis auto-pipelines them per node, so keys on different nodes are read in parallel.
+      const conn = this.#client as unknown as ClusterCalls;
+      results = await this.#run(this.#readTimeoutMs, () => Promise.all(hashes.map((hash) => conn.hmget(hash, fields))));
+    } else {
+      const pipeline = (this.#client as Redis).pipeline();
+      for (const hash of hashes) pipeline.hmget(hash, ...fields);
+      results = (await this.#exec(pipeline)) as (string | null)[][];
+    }
     return results.map((values) => {
       const out: StoredTile[] = [];
       values.forEach((text, i) => {
@@ -169,24 +278,37 @@ export class RedisTileStore implements TileStore {
   async readWatermarks(stream: string, partitions: readonly number[]): Promise<(number | null)[]> {
     this.#assertOpen();
     if (partitions.length === 0) return [];
-    const values = await this.#run(() => this.#client.hmget(`${this.#prefix}wm:${stream}`, ...partitions.map(String)));
+    const values = await this.#run(this.#readTimeoutMs, () => this.#client.hmget(`${this.#prefix}wm:${stream}`, ...partitions.map(String)));
     return values.map((v) => (v === null ? null : Number(v)));
   }
 
   async writeWatermarks(stream: string, watermarks: readonly { partition: number; watermark: number }[]): Promise<void> {
     this.#assertOpen();
     if (watermarks.length === 0) return;
-    await this.#run(() => this.#writer.trellisRaiseWatermarks(`${this.#prefix}wm:${stream}`, ...watermarks.flatMap((w) => [w.partition, w.watermark])));
+    const key = `${this.#prefix}wm:${stream}`;
+    await this.#run(this.#writeTimeoutMs, () => this.#writer.trellisRaiseWatermarks(key, ...watermarks.flatMap((w) => [w.partition, w.watermark])));
   }
 
   async deleteKeys(feature: TileFeature, keys: readonly (readonly EntityKeyValue[])[]): Promise<number> {
     this.#assertOpen();
     if (keys.length === 0) return 0;
-    return this.#run(() => this.#client.unlink(...keys.map((k) => this.#key(feature.id, encodeEntityKey(k)))));
+    const hashes = keys.map((k) => this.#key(feature.id, encodeEntityKey(k)));
+    if (!this.#cluster) return this.#run(this.#readTimeoutMs, () => (this.#client as Redis).unlink(...hashes));
+    // A multi-key UNLINK must stay within one slot on Cluster.
+    const bySlot = new Map<number, string[]>();
+    for (const hash of hashes) {
+      const slot = redisHashSlot(hash);
+      const group = bySlot.get(slot);
+      if (group) group.push(hash);
+      else bySlot.set(slot, [hash]);
+    }
+    const conn = this.#client as unknown as ClusterCalls;
+    const counts = await this.#run(this.#readTimeoutMs, () => Promise.all([...bySlot.values()].map((group) => conn.unlink(group))));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   async #exec(pipeline: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<unknown[]> {
-    const results = await this.#run(() => pipeline.exec());
+    const results = await this.#run(0, () => pipeline.exec());
     if (!results) throw onlineUnavailable(this.#name, 'pipeline aborted');
     return results.map(([error, value]) => {
       if (error) throw onlineUnavailable(this.#name, error.message, error);
@@ -194,11 +316,23 @@ export class RedisTileStore implements TileStore {
     });
   }
 
-  async #run<T>(call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `call`; any failure becomes ONLINE_UNAVAILABLE. Standalone commands time out per connection
+   * (`commandTimeout`); a Cluster client queues commands while it looks for a node, so Cluster calls also get an
+   * overall deadline of `timeoutMs`.
+   */
+  async #run<T>(timeoutMs: number, call: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await call();
+      if (!this.#cluster || timeoutMs <= 0) return await call();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      return await Promise.race([call(), deadline]);
     } catch (error) {
       throw onlineUnavailable(this.#name, (error as Error).message, error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -213,7 +347,19 @@ export class RedisTileStore implements TileStore {
   }
 }
 
-/** Opens a Redis tile store (see {@link RedisTileStoreOptions}). */
+/** Opens a Redis tile store (see {@link RedisTileStoreOptions}); the connection opens in the background. */
 export function createRedisTileStore(options: RedisTileStoreOptions): RedisTileStore {
   return new RedisTileStore(options);
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isFinite(value) && value > 0)) throw new TypeError(`${name} must be a positive number, got ${String(value)}`);
+  return value;
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isFinite(value) && value >= 0)) throw new TypeError(`${name} must be a number ≥ 0, got ${String(value)}`);
+  return value;
 }

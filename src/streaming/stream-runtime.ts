@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createKafkaStreamProvider } from '../../adapters/kafka/index.js';
 import { createEmbeddedTileStore } from '../../adapters/embedded-online/embedded-tile-store.js';
-import { createRedisTileStore } from '../../adapters/redis/redis-tile-store.js';
+import { createRedisTileStore, type RedisTileStoreOptions } from '../../adapters/redis/redis-tile-store.js';
 import { resolveSecretReferences } from '../config/secret-references.js';
 import { TrellisError } from '../errors/trellis-error.js';
 import type { Registry } from '../registry/registry.js';
@@ -28,9 +28,14 @@ const streamProviderFactories: Record<string, (config: Config, ctx: FactoryConte
 
 /** Tile stores by online provider type: the tiles live in the same KV store as the feature's online values. */
 const tileStoreFactories: Record<string, (config: Config, ctx: FactoryContext) => Promise<TileStore>> = {
+  // The same connection keys as the redis online store (src/builtin-adapters.ts): `url`, or Cluster `nodes` + credentials.
   redis: async (config, ctx) =>
     createRedisTileStore({
-      url: typeof config.url === 'string' ? config.url : 'redis://127.0.0.1:6379',
+      ...(config.nodes !== undefined
+        ? { nodes: config.nodes as NonNullable<RedisTileStoreOptions['nodes']> }
+        : { url: typeof config.url === 'string' ? config.url : 'redis://127.0.0.1:6379' }),
+      ...(typeof config.username === 'string' ? { username: config.username } : {}),
+      ...(typeof config.password === 'string' ? { password: config.password } : {}),
       ...(typeof config.keyPrefix === 'string' ? { keyPrefix: config.keyPrefix } : {}),
       name: ctx.provider,
     }),

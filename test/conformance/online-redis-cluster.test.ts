@@ -1,27 +1,17 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisOnlineStore, RedisKeyLayout, redisHashSlot } from '../../adapters/redis/index.js';
 import { encodeEntityKey } from '../../src/spi/online-store.js';
 import { runOnlineStoreConformance } from '../../src/spi/testkit/online-store-conformance.js';
-import { startRedisServer, type RedisServerProcess } from '../unit/online/redis-server-process.js';
+import { startRedisCluster } from '../unit/online/redis-server-process.js';
 
 // A private 3-master Redis Cluster on spare ports.
-const nodes: RedisServerProcess[] = [];
-for (let i = 0; i < 3; i++) nodes.push(await startRedisServer({ cluster: true }));
-await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
-for (const node of nodes) {
-  const deadline = Date.now() + 20_000;
-  while (!(await node.cli('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
-    if (Date.now() > deadline) throw new Error('cluster did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const seeds = nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
+const cluster = await startRedisCluster(3);
+const { nodes } = cluster;
+const seeds = [...cluster.seeds];
 
 afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.dispose()));
+  await cluster.dispose();
 });
 
 runOnlineStoreConformance('redis-cluster', async (namespace) => createRedisOnlineStore({ nodes: seeds, keyPrefix: `trellis:cluster:${namespace}:`, commandTimeoutMs: 2000 }));

@@ -78,3 +78,32 @@ export async function startRedisServer(options: { port?: number; cluster?: boole
   await server.start();
   return server;
 }
+
+export interface RedisClusterProcess {
+  readonly nodes: readonly RedisServerProcess[];
+  /** Seed nodes for ioredis / `createRedis…Store({ nodes })`. */
+  readonly seeds: readonly { readonly host: string; readonly port: number }[];
+  /** Kills every node and removes their directories. */
+  dispose(): Promise<void>;
+}
+
+/** A private Redis Cluster of `masters` masters (no replicas) on spare ports, started and ready (`cluster_state:ok`). */
+export async function startRedisCluster(masters = 3): Promise<RedisClusterProcess> {
+  const nodes: RedisServerProcess[] = [];
+  const dispose = () => Promise.all(nodes.map((n) => n.dispose())).then(() => undefined);
+  try {
+    for (let i = 0; i < masters; i++) nodes.push(await startRedisServer({ cluster: true }));
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    for (const node of nodes) {
+      const deadline = Date.now() + 20_000;
+      while (!(await node.cli('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error('cluster did not become ready');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { nodes, seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), dispose };
+}
