@@ -28,12 +28,12 @@ const streamProviderFactories: Record<string, (config: Config, ctx: FactoryConte
 
 /** Tile stores by online provider type: the tiles live in the same KV store as the feature's online values. */
 const tileStoreFactories: Record<string, (config: Config, ctx: FactoryContext) => Promise<TileStore>> = {
-  // The same connection keys as the redis online store (src/builtin-adapters.ts): `url`, or Cluster `nodes` + credentials.
+  // The connection keys of the redis online store (src/builtin-adapters.ts): `url`, or Cluster `nodes` + credentials;
+  // both at once is refused by the store.
   redis: async (config, ctx) =>
     createRedisTileStore({
-      ...(config.nodes !== undefined
-        ? { nodes: config.nodes as NonNullable<RedisTileStoreOptions['nodes']> }
-        : { url: typeof config.url === 'string' ? config.url : 'redis://127.0.0.1:6379' }),
+      ...(config.nodes !== undefined ? { nodes: config.nodes as NonNullable<RedisTileStoreOptions['nodes']> } : {}),
+      ...(typeof config.url === 'string' || config.nodes === undefined ? { url: typeof config.url === 'string' ? config.url : 'redis://127.0.0.1:6379' } : {}),
       ...(typeof config.username === 'string' ? { username: config.username } : {}),
       ...(typeof config.password === 'string' ? { password: config.password } : {}),
       ...(typeof config.keyPrefix === 'string' ? { keyPrefix: config.keyPrefix } : {}),
