@@ -5,7 +5,8 @@ export const REDIS_TILE_SCRIPT = `
 -- Applies tile events to many (feature, entity key) hashes; each hash is updated atomically (the whole script is).
 -- See adapters/redis/redis-tile-store.ts.
 -- KEYS[k]: one hash per entity key. Fields: t:<tileStart> = partial text, o:<tileStart>:<partition> = highest
--- applied offset, max / min = newest / oldest tile start.
+-- applied offset, max / min = newest / oldest tile start. The script touches only KEYS, and each key's fence (o:)
+-- lives in that key's hash, so calls may carry any set of keys; on Redis Cluster the caller groups them by slot.
 -- ARGV[1]: window ms ('' = none), ARGV[2]: tile ms, ARGV[3]: key TTL ms ('' = none); then per key, in KEYS order:
 -- the number of its events n, then per event 5 values: tileStart, partition (-1 = no replay check), firstOffset,
 -- offset, partial text. An event may be a pre-combined run of offsets firstOffset..offset of one partition.

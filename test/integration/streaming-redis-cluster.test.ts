@@ -19,7 +19,7 @@ import { StreamRuntime } from '../../src/streaming/stream-runtime.js';
 import { StreamWorker } from '../../src/streaming/stream-worker.js';
 import { clearRedisPrefix, createKafkaTopic, createRedisPrefix, kafkaBrokers, redisUrl, uniqueId } from '../support/services.js';
 import { openTestTrellis } from '../support/trellis-harness.js';
-import { startRedisCluster } from '../unit/online/redis-server-process.js';
+import { sparePort, startRedisCluster } from '../unit/online/redis-server-process.js';
 import { oracleAccepted, type OracleEvent } from '../unit/streaming/stream-oracle.js';
 import { expectOracle, streamJob, waitCaughtUp } from '../unit/streaming/stream-test-helpers.js';
 
@@ -108,6 +108,40 @@ describe('redis tile store on a cluster', () => {
     expect(clusterTiles).toEqual(standaloneTiles);
     const hot = clusterTiles[keys.findIndex((k) => k[0] === 'hot')]!;
     expect(hot.reduce((n, t) => n + t.partial.count, 0)).toBe(2080);
+  });
+
+  it('falls back to EVAL when a master lost its script cache (restart, failover), watermarks included', async () => {
+    const feature: TileFeature = { id: `m_1m@v${uniqueId()}`, entity: 'user@default', layout: tileLayout({ fn: 'max', windowMs: 60_000, slideMs: 10_000 }) };
+    const ev = (key: string, offset: number): TileEvent => ({ key: [key], tileStart: tileStartOf(feature.layout, BASE), partial: eventPartial(offset, BASE, 1, offset), partition: 1, offset });
+    expect(await onCluster.applyEvents(feature, KEYS.map((k, i) => ev(k, i)))).toEqual({ applied: KEYS.length, skipped: 0 });
+    await onCluster.writeWatermarks('s:flush', [{ partition: 0, watermark: 5 }]);
+    await Promise.all(admin.nodes('master').map((node) => node.script('FLUSH')));
+    expect(await onCluster.applyEvents(feature, KEYS.map((k, i) => ev(k, i + 100)))).toEqual({ applied: KEYS.length, skipped: 0 });
+    await onCluster.writeWatermarks('s:flush', [{ partition: 0, watermark: 7 }]);
+    const tiles = await onCluster.readTiles(feature, KEYS.map((k) => [k]), tileStartOf(feature.layout, BASE), tileStartOf(feature.layout, BASE));
+    expect(tiles.map((list) => list.map((t) => t.partial.max))).toEqual(KEYS.map((_, i) => [i + 100]));
+    expect(await onCluster.readWatermarks('s:flush', [0])).toEqual([7]);
+  });
+
+  it('fails with ONLINE_UNAVAILABLE within its deadline when no node answers', async () => {
+    const nowhere = createRedisTileStore({ nodes: [`127.0.0.1:${await sparePort()}`], commandTimeoutMs: 300, writeTimeoutMs: 300 });
+    const feature: TileFeature = { id: 'x_1m@v1', entity: 'user@default', layout: tileLayout({ fn: 'count', windowMs: 60_000, slideMs: 10_000 }) };
+    try {
+      const started = Date.now();
+      await expect(nowhere.readTiles(feature, [['a'], ['b']], 0, 0)).rejects.toMatchObject({ code: 'TRELLIS_ERR_ONLINE_UNAVAILABLE' });
+      await expect(nowhere.applyEvents(feature, [{ key: ['a'], tileStart: 0, partial: eventPartial(null, 1, 0, 0, true), partition: 0, offset: 0 }])).rejects.toMatchObject({ code: 'TRELLIS_ERR_ONLINE_UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await nowhere.close();
+    }
+  });
+
+  it('refuses a config without exactly one of url and nodes, or with bad nodes', () => {
+    expect(() => createRedisTileStore({})).toThrow(/exactly one of url \(standalone\) or nodes \(Cluster\)/);
+    expect(() => createRedisTileStore({ url: redisUrl(), nodes: cluster.seeds })).toThrow(/exactly one of url/);
+    expect(() => createRedisTileStore({ nodes: [] })).toThrow(/non-empty array/);
+    expect(() => createRedisTileStore({ nodes: [{ host: '127.0.0.1' } as never] })).toThrow(/non-empty array/);
+    expect(() => createRedisTileStore({ nodes: cluster.seeds, writeChunkKeys: 0 })).toThrow(/writeChunkKeys must be a positive number/);
   });
 
   it('random tile writes replayed after crashes give the tiles of standalone Redis and the oracle values (property)', async () => {
