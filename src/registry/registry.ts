@@ -255,17 +255,33 @@ export class Registry {
       const def = c.pinned!;
       const at = (p: string) => `${c.pointer}${p}`;
       if (def.kind === 'source') {
-        const provider = def.topic === undefined ? await offlineProvider(def.provider) : undefined;
+        if (def.topic !== undefined) {
+          // A topic's offline copy must hold the `last` tie-break columns (its own columns were checked when it was applied).
+          const copy = def.offlineCopy && (await lookup.definition(def.offlineCopy.source, 'source'));
+          const provider = copy?.kind === 'source' ? await offlineProvider(copy.provider) : undefined;
+          const relation = provider && copy?.kind === 'source' && relationOf(copy, def.offlineCopy!.source);
+          const order = def.offlineCopy?.orderColumns ?? [];
+          if (provider && relation && order.length > 0) {
+            checks.push({ ...provider, ...relation, pointer: at('/offlineCopy/source'), columns: order.map((name, i) => ({ name, pointer: at(`/offlineCopy/orderColumns/${i}`) })) });
+          }
+          continue;
+        }
+        const provider = await offlineProvider(def.provider);
         const relation = provider && relationOf(def, formatRef(c.id.name, c.id.variant));
         if (!provider || !relation) continue;
         const columns: CheckedColumn[] = [{ name: def.timestampColumn, pointer: at('/timestampColumn') }];
         if (def.createdTimestampColumn !== undefined) columns.push({ name: def.createdTimestampColumn, pointer: at('/createdTimestampColumn') });
         checks.push({ ...provider, ...relation, pointer: at(def.table !== undefined ? '/table' : '/query'), columns });
       } else if (def.kind === 'feature' || def.kind === 'label') {
-        const source = await lookup.definition(def.source, 'source').catch(() => undefined); // a transformation: not checked
+        const read = await lookup.definition(def.source, 'source').catch(() => undefined); // a transformation: not checked
+        if (read?.kind !== 'source') continue;
+        // A stream feature reads its topic's offline copy in training sets: the copy holds the same field names.
+        const stream = read.topic !== undefined;
+        if (stream && def.kind !== 'feature') continue;
+        const source = stream ? read.offlineCopy && (await lookup.definition(read.offlineCopy.source, 'source')) : read;
         if (source?.kind !== 'source' || source.topic !== undefined) continue;
         const provider = await offlineProvider(source.provider);
-        const relation = provider && relationOf(source, def.source);
+        const relation = provider && relationOf(source, stream ? read.offlineCopy!.source : def.source);
         const entity = (await lookup.definition(def.entity, 'entity')) as EntityDefinition;
         if (!provider || !relation || entity.kind !== 'entity') continue;
         const columns: CheckedColumn[] = def.keyColumns
@@ -273,8 +289,10 @@ export class Registry {
           : entity.keys.map((k) => ({ name: k.name, pointer: at('/entity') }));
         if (def.column !== undefined) columns.push({ name: def.column, pointer: at('/column') });
         if (def.kind === 'feature' && def.aggregation?.column !== undefined) columns.push({ name: def.aggregation.column, pointer: at('/aggregation/column') });
-        columns.push(def.timestampColumn !== undefined ? { name: def.timestampColumn, pointer: at('/timestampColumn') } : { name: source.timestampColumn, pointer: at('/source') });
-        if (source.createdTimestampColumn !== undefined) columns.push({ name: source.createdTimestampColumn, pointer: at('/source') });
+        if (!stream) {
+          columns.push(def.timestampColumn !== undefined ? { name: def.timestampColumn, pointer: at('/timestampColumn') } : { name: source.timestampColumn, pointer: at('/source') });
+          if (source.createdTimestampColumn !== undefined) columns.push({ name: source.createdTimestampColumn, pointer: at('/source') });
+        }
         checks.push({ ...provider, ...relation, pointer: at('/source'), columns });
       }
     }
@@ -301,6 +319,12 @@ export class Registry {
       case 'source':
         await requireRole(def.provider, def.topic !== undefined ? ['stream'] : ['offline'], '/provider');
         await lookup.refuseNameClash(c.id, 'transformation', c.pointer);
+        if (def.offlineCopy) {
+          const copy = await lookup.definition(def.offlineCopy.source, 'source');
+          if (copy.kind === 'source' && (copy.topic !== undefined || copy.fields !== undefined)) {
+            throw invalidDefinition(at('/offlineCopy/source'), `${def.offlineCopy.source} is a stream source; an offline copy is a table or query source in an offline provider`);
+          }
+        }
         break;
       case 'transformation': {
         await requireRole(def.provider, ['offline'], '/provider');
@@ -324,9 +348,15 @@ export class Registry {
       }
       case 'training_set': {
         const labelProvider = await lookup.offlineProviderOf(def.label, 'label');
+        const joined = new Map<string, number>();
         for (const [i, f] of def.features.entries()) {
           const ref = typeof f === 'string' ? f : f.feature;
-          const fp = await lookup.offlineProviderOf(ref, 'feature');
+          const first = joined.get(ref);
+          if (first !== undefined) {
+            throw invalidDefinition(at(`/features/${i}`), `feature ${ref} is already joined at /features/${first}; a feature is one column of a training set (register a second variant to join it with another lag)`);
+          }
+          joined.set(ref, i);
+          const fp = await lookup.trainingProviderOf(ref, at(`/features/${i}`));
           if (fp !== labelProvider) {
             throw invalidDefinition(at(`/features/${i}`), `feature ${ref} lives in provider ${fp} but the label in ${labelProvider}; a training set joins within one provider`);
           }
@@ -608,6 +638,24 @@ class RegistryLookup {
       if (def.kind === 'feature' || def.kind === 'label') return this.offlineProviderOf(def.source);
     }
     throw notFound(kind ?? 'source', pinnedRef);
+  }
+
+  /**
+   * The offline provider a training set reads a feature in: its source's (or transformation's), or for a stream
+   * feature the provider of its topic's offline copy (400 at `pointer` when the topic names none).
+   */
+  async trainingProviderOf(featureRef: string, pointer: string): Promise<string> {
+    const feature = await this.definition(featureRef, 'feature');
+    if (feature.kind === 'feature') {
+      const source = await this.definition(feature.source, 'source').catch(() => undefined);
+      if (source?.kind === 'source' && source.topic !== undefined) {
+        if (!source.offlineCopy) {
+          throw invalidDefinition(pointer, `feature ${featureRef} reads topic source ${feature.source}, which names no offlineCopy; a training set reads a topic's events from their copy in a warehouse`);
+        }
+        return this.offlineProviderOf(source.offlineCopy.source, 'source');
+      }
+    }
+    return this.offlineProviderOf(featureRef, 'feature');
   }
 
   async refuseNameClash(id: ResourceId, otherKind: ResourceKind, pointer: string): Promise<void> {

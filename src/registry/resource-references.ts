@@ -18,7 +18,10 @@ export function definitionReferences(def: ResourceDefinition): DefinitionReferen
     case 'entity':
       return [];
     case 'source':
-      return [{ pointer: '/provider', ref: def.provider, kinds: ['provider'] }];
+      return [
+        { pointer: '/provider', ref: def.provider, kinds: ['provider'] },
+        ...(def.offlineCopy ? [{ pointer: '/offlineCopy/source', ref: def.offlineCopy.source, kinds: ['source'] as const }] : []),
+      ];
     case 'transformation':
       return [
         { pointer: '/provider', ref: def.provider, kinds: ['provider'] },
@@ -58,6 +61,7 @@ export function pinReferences(def: ResourceDefinition, pinned: (ref: string, poi
   switch (out.kind) {
     case 'source':
       out.provider = pinned(out.provider, '/provider');
+      if (out.offlineCopy) out.offlineCopy = { ...out.offlineCopy, source: pinned(out.offlineCopy.source, '/offlineCopy/source') };
       break;
     case 'transformation':
       out.provider = pinned(out.provider, '/provider');

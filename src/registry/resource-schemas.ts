@@ -73,6 +73,21 @@ export const SourceDefinition = resource(
     timestampColumn: Identifier('Event-time column'),
     createdTimestampColumn: Type.Optional(Identifier('Created-time column; tie-break between rows with equal event time')),
     allowedLateness: Type.Optional(Duration('Stream sources: how late an event may arrive and still count')),
+    offlineCopy: Type.Optional(
+      Type.Object(
+        {
+          source: Ref('A table or query source in an offline provider holding the same events, under the same field names (its own timestampColumn is the event time)'),
+          orderColumns: Type.Optional(
+            Type.Array(Identifier('Copy column'), {
+              minItems: 1,
+              maxItems: 4,
+              description: 'Tie-break of `last` after the event time, in the order the stream applies events: usually the Kafka partition and offset columns',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   'A table, query or topic in a provider',
 );

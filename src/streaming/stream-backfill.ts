@@ -1,7 +1,7 @@
 import type { SourceSpec } from '../compiler/plan/plan-types.js';
 import type { StreamWindowFeatureSpec } from '../compiler/plan/plan-stream-window.js';
 import { parseRef } from '../registry/resource-ref.js';
-import type { StreamFeatureSpec } from './stream-job.js';
+import type { StreamFeatureShape } from './stream-job.js';
 
 /** Where a topic's events land in the warehouse: the offline copy's relation and its column names. */
 export interface OfflineCopy {
@@ -19,7 +19,7 @@ export interface OfflineCopy {
  * tiles (`feature.layout`), so `compileStreamWindow(planStreamWindow({ spine, features }))` computes what the
  * online read serves for the same events (see src/compiler/plan/plan-stream-window.ts).
  */
-export function streamFeatureOverCopy(feature: StreamFeatureSpec, copy: OfflineCopy): StreamWindowFeatureSpec {
+export function streamFeatureOverCopy(feature: StreamFeatureShape, copy: OfflineCopy): StreamWindowFeatureSpec {
   const { name, variant } = parseRef(feature.id);
   const column = feature.valueField === null ? undefined : (copy.valueColumn ?? feature.valueField);
   return {

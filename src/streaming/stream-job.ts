@@ -64,6 +64,20 @@ export function streamSourceSpec(id: string, def: SourceDefinition): StreamSourc
  */
 export function streamFeatureSpec(id: string, def: FeatureDefinition, entityKeys: readonly string[], source: StreamSourceSpec): StreamFeatureSpec {
   if (!def.onlineProvider) throw new TrellisError('TRELLIS_ERR_VALIDATION', { pointer: '/onlineProvider', reason: `stream feature ${id} needs an onlineProvider to keep its tiles` });
+  return Object.freeze({
+    ...streamFeatureShape(id, def, entityKeys, source),
+    entity: def.entity,
+    onlineProvider: def.onlineProvider,
+    valueType: def.valueType,
+    ttlSeconds: def.ttl ? durationSeconds(def.ttl) : undefined,
+  });
+}
+
+/** What a stream feature computes, wherever it is kept: its window layout and the fields it reads. */
+export type StreamFeatureShape = Pick<StreamFeatureSpec, 'id' | 'layout' | 'keyFields' | 'valueField'>;
+
+/** The {@link StreamFeatureShape} of a feature definition over a stream source (fields checked against the source). */
+export function streamFeatureShape(id: string, def: FeatureDefinition, entityKeys: readonly string[], source: StreamSourceSpec): StreamFeatureShape {
   const fn: StreamAggregationFn = def.aggregation?.fn ?? 'last';
   const layout = def.aggregation
     ? tileLayout({ fn, windowMs: ms(def.aggregation.window), slideMs: def.aggregation.slide ? ms(def.aggregation.slide) : null, allowedLatenessMs: source.allowedLatenessMs })
@@ -75,16 +89,7 @@ export function streamFeatureSpec(id: string, def: FeatureDefinition, entityKeys
       throw new TrellisError('TRELLIS_ERR_VALIDATION', { pointer: i < keyFields.length ? `/keyColumns/${i}` : '/column', reason: `field ${f} is not a field of source ${source.id}` });
     }
   }
-  return Object.freeze({
-    id,
-    entity: def.entity,
-    layout,
-    onlineProvider: def.onlineProvider,
-    keyFields,
-    valueField,
-    valueType: def.valueType,
-    ttlSeconds: def.ttl ? durationSeconds(def.ttl) : undefined,
-  });
+  return { id, layout, keyFields, valueField };
 }
 
 /** Resolves a stream source and every feature with an online provider defined over it (downstream lineage). */

@@ -3,7 +3,9 @@
  * tiles by a stream worker, and the same events are loaded into the topic's offline copy on DuckDB and Postgres.
  * For every feature (count/sum/avg/min/max over sliding and tumbling windows, `last` with and without a window),
  * key and time t, the online value read at t equals the training-set value at t compiled from the same definition
- * (planStreamWindow + compileStreamWindow), and the `asOf` backfill equals the online value at asOf.
+ * (planStreamWindow + compileStreamWindow), and the `asOf` backfill equals the online value at asOf. A training set
+ * (planTrainingSet) mixing the stream features, the same features lagged, and a batch feature over the copy equals
+ * the brute-force oracle (test/unit/streaming/stream-oracle.ts) at every label time.
  */
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -12,7 +14,7 @@ import { createDuckDbOfflineStore } from '../../adapters/duckdb/index.js';
 import { createKafkaStreamProvider, type KafkaStreamProvider } from '../../adapters/kafka/index.js';
 import { createPostgresOfflineStore } from '../../adapters/postgres/index.js';
 import { createRedisTileStore, type RedisTileStore } from '../../adapters/redis/redis-tile-store.js';
-import { compileStreamWindow, planStreamWindow } from '../../src/compiler/index.js';
+import { compileStreamWindow, planStreamWindow, planTrainingSet } from '../../src/compiler/index.js';
 import type { OfflineStore } from '../../src/spi/offline-store.js';
 import { streamFeatureOverCopy } from '../../src/streaming/stream-backfill.js';
 import type { StreamFeatureSpec, StreamJob } from '../../src/streaming/stream-job.js';
@@ -20,6 +22,7 @@ import { readStreamFeatures } from '../../src/streaming/stream-reader.js';
 import { StreamWorker } from '../../src/streaming/stream-worker.js';
 import { tileLayout, type StreamAggregationFn } from '../../src/streaming/tiles.js';
 import { clearRedisPrefix, createKafkaTopic, createRedisPrefix, createTestDatabase, kafkaBrokers, redisUrl, uniqueId, type TestDatabase } from '../support/services.js';
+import { oracleValue } from '../unit/streaming/stream-oracle.js';
 import { waitCaughtUp } from '../unit/streaming/stream-test-helpers.js';
 
 const prefix = createRedisPrefix('stream-backfill');
@@ -150,7 +153,11 @@ describe('stream features: online tiles = SQL over the offline copy', () => {
             [{ name: 'user_id', type: 'string' }, { name: 'amount', type: 'int64' }, { name: 'event_time', type: 'timestamptz' }, { name: 'kafka_partition', type: 'int64' }, { name: 'kafka_offset', type: 'int64' }],
             events.map((e) => [e.key, e.value, new Date(e.ts), e.partition, e.offset]),
           );
-          await store.executor.loadRows({ name: spine }, [{ name: 'user_id', type: 'string' }, { name: 'label_time', type: 'timestamptz' }], times.flatMap((t) => keys.map((k) => [k, new Date(t)])));
+          await store.executor.loadRows(
+            { name: spine },
+            [{ name: 'user_id', type: 'string' }, { name: 'label_time', type: 'timestamptz' }, { name: 'label', type: 'int64' }],
+            times.flatMap((t, ti) => keys.map((k, ki) => [k, new Date(t), ti * 10 + ki])),
+          );
           const features = streamJob.features.map((f) =>
             streamFeatureOverCopy(f, { source: { relation: { name: copy }, timestampColumn: 'event_time' }, orderColumns: ['kafka_partition', 'kafka_offset'] }),
           );
@@ -171,6 +178,32 @@ describe('stream features: online tiles = SQL over the offline copy', () => {
               if (f.layout.fn === 'avg' && typeof want === 'number') expect(got, `${name} ${f.id} ${row.user_id} @${t - base}`).toBeCloseTo(want, 9);
               else expect(got, `${name} ${f.id} ${row.user_id} @${t - base}`).toBe(want);
             });
+          }
+          // A registry training set: the label spine joined with the stream features (also 7 s lagged) and a batch
+          // feature over the same copy, in one query; every stream value equals the brute-force oracle at t − lag.
+          const lagged = features.map((f) => ({ ...f, variant: `${f.variant}_lag`, lagSeconds: 7 }));
+          const batch = { name: 'amount_latest', variant: 'batch', source: { relation: { name: copy }, timestampColumn: 'event_time' }, entityKeyColumns: ['user_id'], valueColumn: 'amount' };
+          const label = { name: 'outcome', variant: 'v1', source: { relation: { name: spine }, timestampColumn: 'label_time' }, entityKeyColumns: ['user_id'], valueColumn: 'label' };
+          const tsRows = await store.executor.query(store.compiler.compile(planTrainingSet({ label, features: [...features, batch, ...lagged] })));
+          expect(tsRows.length).toBe(times.length * keys.length);
+          for (const row of tsRows) {
+            const t = new Date(row.label_time as string | Date).getTime();
+            const key = row.user_id as string;
+            expect(num(row.outcome__v1)).toBe(times.indexOf(t) * 10 + keys.indexOf(key));
+            for (const [f, spec] of [...streamJob.features.map((f, j) => [f, features[j]!] as const), ...streamJob.features.map((f, j) => [f, lagged[j]!] as const)]) {
+              const at = t - (spec.lagSeconds ?? 0) * 1000;
+              // The oracle answers "now" (an unwindowed `last` takes every event): give it the events up to the time.
+              const want = oracleValue(f.layout, events.filter((e) => e.ts <= at), key, at, f.valueField === null);
+              const got = num(row[`${spec.name}__${spec.variant}`]);
+              if (f.layout.fn === 'avg' && typeof want === 'number') expect(got, `${name} training set ${spec.name}__${spec.variant} ${key} @${t - base}`).toBeCloseTo(want, 9);
+              else expect(got, `${name} training set ${spec.name}__${spec.variant} ${key} @${t - base}`).toBe(want);
+            }
+            // Batch point-in-time contract: greatest event time ≤ t, then greatest value (NULL lowest).
+            const candidates = events.filter((e) => e.key === key && e.ts <= t);
+            const newest = Math.max(...candidates.map((e) => e.ts));
+            const tied = candidates.filter((e) => e.ts === newest).map((e) => e.value);
+            const latest = candidates.length === 0 ? null : tied.some((v) => v !== null) ? Math.max(...tied.filter((v): v is number => v !== null)) : null;
+            expect(num(row.amount_latest__batch), `${name} batch ${key} @${t - base}`).toBe(latest);
           }
           // Backfill: one value per key with events, as of a time.
           const asOf = base + 35_000;

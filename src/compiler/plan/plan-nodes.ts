@@ -5,6 +5,7 @@
  *
  * Plans are plain frozen data: they can be logged, compared and golden-tested.
  */
+import type { StreamWindowJoin } from './plan-stream-window.js';
 import type { AggregationFunction, Relation, TableRef, Watermark } from './plan-types.js';
 
 /** What an output column of a plan holds. */
@@ -51,6 +52,9 @@ export interface WindowAggregateJoin {
 
 export type FeatureJoin = LatestValueJoin | WindowAggregateJoin;
 
+/** A training set's feature: a batch join, or a stream feature over its topic's offline copy. */
+export type TrainingSetFeatureJoin = FeatureJoin | StreamWindowJoin;
+
 /** The label spine: every row of `relation` is one output row, duplicates included. */
 export interface SpineRead {
   readonly relation: Relation;
@@ -62,7 +66,7 @@ export interface SpineRead {
 export interface TrainingSetPlan {
   readonly kind: 'training-set';
   readonly spine: SpineRead;
-  readonly features: readonly FeatureJoin[];
+  readonly features: readonly TrainingSetFeatureJoin[];
   /** Output names of the key columns (entity order) and of the label timestamp and value. */
   readonly keyOutputNames: readonly string[];
   readonly timestampOutputName: string;

@@ -16,7 +16,7 @@ import { invalidDefinition } from '../../errors/trellis-error.js';
 import { resourceColumnName } from './plan-feature-join.js';
 import type { OutputColumn, SourceRead } from './plan-nodes.js';
 import type { Relation, SourceSpec, Watermark } from './plan-types.js';
-import { checkDistinctNames, checkIdentifier, checkKeyColumns, checkRelation, checkWatermark, readSource } from './spec-validation.js';
+import { checkDistinctNames, checkIdentifier, checkKeyColumns, checkRelation, checkSeconds, checkWatermark, readSource } from './spec-validation.js';
 
 /** The stream aggregation functions (see StreamAggregationFn). */
 export type StreamWindowFunction = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'last';
@@ -41,6 +41,13 @@ export interface StreamWindowFeatureSpec {
   readonly slideMs?: number;
   /** Tie-break of `last` after the event time (descending), e.g. the Kafka partition and offset columns. */
   readonly orderColumns?: readonly string[];
+  /** Evaluate this long before each spine time (a training set's lag; whole seconds). */
+  readonly lagSeconds?: number;
+}
+
+/** True for the stream window entries of a training set's `features` (they carry `fn`; a batch feature does not). */
+export function isStreamWindowFeatureSpec(feature: unknown): feature is StreamWindowFeatureSpec {
+  return typeof feature === 'object' && feature !== null && 'fn' in feature;
 }
 
 /** A stream feature as planned. */
@@ -53,6 +60,8 @@ export interface StreamWindowJoin {
   readonly windowMs: number | null;
   readonly slideMs: number | null;
   readonly orderColumns: readonly string[];
+  /** Evaluated this many ms before each spine time. */
+  readonly lagMs: number;
 }
 
 /** The points to evaluate features at: a relation (label rows) or one time for every key of the features' sources. */
@@ -106,7 +115,8 @@ export function planStreamWindowJoin(feature: StreamWindowFeatureSpec, pointer: 
     if (windowMs % slideMs !== 0) throw invalidDefinition(`${pointer}/slideMs`, `the window (${windowMs} ms) must be a multiple of the slide (${slideMs} ms)`);
   }
   const orderColumns = Object.freeze((feature.orderColumns ?? []).map((c, i) => checkIdentifier(c, `${pointer}/orderColumns/${i}`)));
-  return Object.freeze({ kind: 'stream-window', outputName: resourceColumnName(name, variant), source, fn: feature.fn, column, windowMs, slideMs, orderColumns });
+  const lagMs = feature.lagSeconds === undefined ? 0 : checkSeconds(feature.lagSeconds, `${pointer}/lagSeconds`) * 1000;
+  return Object.freeze({ kind: 'stream-window', outputName: resourceColumnName(name, variant), source, fn: feature.fn, column, windowMs, slideMs, orderColumns, lagMs });
 }
 
 /**

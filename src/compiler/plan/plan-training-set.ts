@@ -1,6 +1,7 @@
 import { invalidDefinition } from '../../errors/trellis-error.js';
 import { resourceColumnName, planFeatureJoin } from './plan-feature-join.js';
 import type { OutputColumn, TrainingSetPlan } from './plan-nodes.js';
+import { isStreamWindowFeatureSpec, planStreamWindowJoin } from './plan-stream-window.js';
 import type { TrainingSetSpec } from './plan-types.js';
 import { checkDistinctNames, checkIdentifier, checkKeyColumns, checkRelation } from './spec-validation.js';
 
@@ -27,7 +28,9 @@ export function planTrainingSet(spec: TrainingSetSpec): TrainingSetPlan {
     valueColumn: checkIdentifier(label.valueColumn, '/label/valueColumn'),
   });
   if (!Array.isArray(spec.features)) throw invalidDefinition('/features', 'must be a list of features');
-  const features = Object.freeze(spec.features.map((f, i) => planFeatureJoin(f, `/features/${i}`, keyColumns.length)));
+  const features = Object.freeze(
+    spec.features.map((f, i) => (isStreamWindowFeatureSpec(f) ? planStreamWindowJoin(f, `/features/${i}`, keyColumns.length) : planFeatureJoin(f, `/features/${i}`, keyColumns.length))),
+  );
 
   const keyOutputNames =
     spec.keyNames === undefined ? keyColumns : checkKeyColumns(spec.keyNames, '/keyNames', keyColumns.length);

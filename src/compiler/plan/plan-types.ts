@@ -8,6 +8,7 @@
  * The only SQL text a spec may carry is a `QueryRelation` or a transformation template, which are trusted
  * definitions written by the data pipeline owner (like a view definition).
  */
+import type { StreamWindowFeatureSpec } from './plan-stream-window.js';
 
 /**
  * A table or view inside one offline provider. `catalog` is the Snowflake database, BigQuery project or DuckDB
@@ -106,7 +107,8 @@ export interface LabelSpec {
  */
 export interface TrainingSetSpec {
   readonly label: LabelSpec;
-  readonly features: readonly FeatureSpec[];
+  /** Batch features, and stream features over their topic's offline copy (evaluated like the online tiles). */
+  readonly features: readonly (FeatureSpec | StreamWindowFeatureSpec)[];
   readonly keyNames?: readonly string[];
   readonly timestampName?: string;
 }

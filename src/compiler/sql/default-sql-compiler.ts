@@ -9,11 +9,13 @@ import type {
   TransformationPlan,
   WindowAggregateJoin,
 } from '../plan/plan-nodes.js';
+import type { StreamWindowJoin } from '../plan/plan-stream-window.js';
 import { isQueryRelation, type Relation, type TableRef } from '../plan/plan-types.js';
 import type { ColumnDefinition, ColumnType } from './column-type.js';
 import { compiledQuery, type CompiledParameter, type CompiledQuery } from './compiled-query.js';
 import type { Dialect } from './dialect.js';
 import type { CompileOptions, SqlCompiler } from './sql-compiler.js';
+import { STREAM_TIME, streamWindowFeatureSql } from './stream-window-sql.js';
 
 /**
  * Collects parameter values while a statement is written. `add()` returns a marker (NUL-delimited, which no
@@ -41,6 +43,7 @@ export const INTERNAL = {
   spine: '__trellis_spine',
   rowId: '__trellis_row_id',
   spineTs: '__trellis_ts',
+  spineMs: '__trellis_ms',
   label: '__trellis_label',
   value: '__trellis_value',
   rank: '__trellis_rank',
@@ -372,6 +375,7 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
     const ctx: TrainingSetContext = { plan, params, spineAlias: s };
     const joins = this.compileFeatureJoins(ctx);
     const needsRowId = joins.some((j) => j.needsRowId);
+    const needsMs = plan.features.some((f) => f.kind === 'stream-window');
 
     const spine = plan.spine;
     const l = this.quoteIdentifier('l');
@@ -379,6 +383,7 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
       ...(needsRowId ? [`${this.rowNumberOverAll()} AS ${this.quoteIdentifier(INTERNAL.rowId)}`] : []),
       ...spine.keyColumns.map((k, i) => `${this.col(l, k)} AS ${this.quoteIdentifier(INTERNAL.key(i))}`),
       `${this.col(l, spine.timestampColumn)} AS ${this.quoteIdentifier(INTERNAL.spineTs)}`,
+      ...(needsMs ? [`${STREAM_TIME[this.dialect].epochMs(this.col(l, spine.timestampColumn))} AS ${this.quoteIdentifier(INTERNAL.spineMs)}`] : []),
       `${this.col(l, spine.valueColumn)} AS ${this.quoteIdentifier(INTERNAL.label)}`,
     ];
     const ctes = [
@@ -417,8 +422,29 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
     return ctx.plan.features.map((feature, index) =>
       feature.kind === 'latest-value'
         ? this.compileLatestValueJoins(ctx, [{ feature, index }])
-        : this.compileWindowAggregateJoin(ctx, feature, index),
+        : feature.kind === 'stream-window'
+          ? this.compileStreamWindowJoin(ctx, feature, index)
+          : this.compileWindowAggregateJoin(ctx, feature, index),
     );
+  }
+
+  /**
+   * A stream feature over its topic's offline copy: its window evaluated per distinct (keys, spine time) exactly as
+   * the online tiles are (src/compiler/sql/stream-window-sql.ts), joined back on keys and time.
+   */
+  protected compileStreamWindowJoin(ctx: TrainingSetContext, feature: StreamWindowJoin, index: number): FeatureJoinSql {
+    const name = this.quoteIdentifier(INTERNAL.feature(index));
+    const alias = this.quoteIdentifier(`f${index}`);
+    const keyCount = ctx.plan.spine.keyColumns.length;
+    const names = { spine: INTERNAL.spine, key: INTERNAL.key, ms: INTERNAL.spineMs, value: INTERNAL.value };
+    const on = [...Array.from({ length: keyCount }, (_, i) => INTERNAL.key(i)), INTERNAL.spineMs].map((c) => `${this.col(alias, c)} = ${this.col(ctx.spineAlias, c)}`);
+    const value = this.col(alias, INTERNAL.value);
+    return {
+      ctes: [`${name} AS (\n${streamWindowFeatureSql(this, feature, keyCount, names)}\n)`],
+      join: `LEFT JOIN ${name} AS ${alias} ON ${on.join(' AND ')}`,
+      selects: new Map([[index, feature.fn === 'count' ? `COALESCE(${value}, 0)` : value]]),
+      needsRowId: false,
+    };
   }
 
   // ---------------------------------------------------------------- hooks: ASOF join
@@ -457,6 +483,7 @@ export abstract class DefaultSqlCompiler implements SqlCompiler {
     if (latest.length > 0) joins.push(this.compileAsofJoins(ctx, groupFeatures(latest, asofGroupKey)));
     ctx.plan.features.forEach((feature, index) => {
       if (feature.kind === 'window-aggregate') joins.push(this.compileWindowAggregateJoin(ctx, feature, index));
+      if (feature.kind === 'stream-window') joins.push(this.compileStreamWindowJoin(ctx, feature, index));
     });
     return joins;
   }

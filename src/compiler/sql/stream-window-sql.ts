@@ -18,11 +18,12 @@ interface DialectTime {
   instant(literal: string): string;
 }
 
-const TIME = {
+/** Per-dialect time arithmetic of stream windows (epoch ms, the tiles' unit). */
+export const STREAM_TIME = {
   postgres: { epochMs: (e) => `(EXTRACT(EPOCH FROM ${e}) * 1000)`, double: 'DOUBLE PRECISION', instant: (l) => `CAST(${l} AS TIMESTAMPTZ)` },
   duckdb: { epochMs: (e) => `epoch_ms(${e})`, double: 'DOUBLE', instant: (l) => `CAST(${l} AS TIMESTAMPTZ)` },
   snowflake: { epochMs: (e) => `DATE_PART(EPOCH_MILLISECOND, ${e})`, double: 'DOUBLE', instant: (l) => `TO_TIMESTAMP_TZ(${l})` },
-  bigquery: { epochMs: (e) => `UNIX_MILLIS(${e})`, double: 'FLOAT64', instant: (l) => `TIMESTAMP(${l})` },
+  bigquery: { epochMs: (e) => `UNIX_MILLIS(CAST(${e} AS TIMESTAMP))`, double: 'FLOAT64', instant: (l) => `TIMESTAMP(${l})` },
 } as const satisfies Record<Dialect, DialectTime>;
 
 /**
@@ -32,8 +33,8 @@ const TIME = {
  */
 export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPlan): CompiledQuery {
   const q = (name: string) => compiler.quoteIdentifier(name);
-  const time: DialectTime = TIME[compiler.dialect];
-  const relation = (r: Relation) => (isQueryRelation(r) ? `(\n${r.sql.trim().replace(/;\s*$/, '')}\n)` : compiler.quoteTable(r));
+  const time: DialectTime = STREAM_TIME[compiler.dialect];
+  const relation = (r: Relation) => relationSql(compiler, r);
   const col = (alias: string, column: string) => `${q(alias)}.${q(column)}`;
   const keyCount = plan.keyOutputNames.length;
   const key = (i: number) => `__k${i}`;
@@ -63,7 +64,7 @@ export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPla
   const joins: string[] = [];
   const outputs = plan.features.map((feature, index) => {
     const name = q(`__f${index}`);
-    ctes.push(`${name} AS (\n${featureSql(compiler, time, feature, relation, keyCount)}\n)`);
+    ctes.push(`${name} AS (\n${streamWindowFeatureSql(compiler, feature, keyCount, STANDALONE_NAMES)}\n)`);
     const on = [...Array.from({ length: keyCount }, (_, i) => `${col(`f${index}`, key(i))} = ${col('s', key(i))}`), `${col(`f${index}`, '__ms')} = ${col('s', '__ms')}`];
     joins.push(`LEFT JOIN ${name} AS ${q(`f${index}`)} ON ${on.join(' AND ')}`);
     const value = col(`f${index}`, '__v');
@@ -79,17 +80,33 @@ export function compileStreamWindow(compiler: SqlCompiler, plan: StreamWindowPla
   return compiledQuery(sql);
 }
 
+const relationSql = (compiler: SqlCompiler, r: Relation) => (isQueryRelation(r) ? `(\n${r.sql.trim().replace(/;\s*$/, '')}\n)` : compiler.quoteTable(r));
+
+/** Names of the spine CTE and its columns a stream window feature reads (and of the value column it outputs). */
+export interface StreamSpineNames {
+  readonly spine: string;
+  readonly key: (i: number) => string;
+  /** The spine time in epoch ms. */
+  readonly ms: string;
+  readonly value: string;
+}
+
+const STANDALONE_NAMES: StreamSpineNames = { spine: '__spine', key: (i) => `__k${i}`, ms: '__ms', value: '__v' };
+
 /**
- * One feature's value per distinct spine point: `(__k0…, __ms, __v)` for the points whose window holds a row. Joined
- * back on keys and time (not on a row number: engines may evaluate a CTE once per reference, and an unordered
- * ROW_NUMBER() need not repeat itself).
+ * One feature's value per distinct spine point: `(key columns…, ms, value)` for the points whose window holds a row,
+ * evaluated `lagMs` before the point. Joined back on keys and time (not on a row number: engines may evaluate a CTE
+ * once per reference, and an unordered ROW_NUMBER() need not repeat itself).
  */
-function featureSql(compiler: SqlCompiler, time: DialectTime, f: StreamWindowJoin, relation: (r: Relation) => string, keyCount: number): string {
+export function streamWindowFeatureSql(compiler: SqlCompiler, f: StreamWindowJoin, keyCount: number, names: StreamSpineNames): string {
+  const time: DialectTime = STREAM_TIME[compiler.dialect];
+  const relation = (r: Relation) => relationSql(compiler, r);
   const q = (name: string) => compiler.quoteIdentifier(name);
   const col = (alias: string, column: string) => `${q(alias)}.${q(column)}`;
   const ts = time.epochMs(col('r', f.source.timestampColumn));
-  const spineMs = col('s', '__ms');
-  const conditions = f.source.keyColumns.map((k, i) => `${col('r', k)} = ${col('s', `__k${i}`)}`);
+  const keyName = names.key;
+  const spineMs = f.lagMs > 0 ? `(${col('s', names.ms)} - ${f.lagMs})` : col('s', names.ms);
+  const conditions = f.source.keyColumns.map((k, i) => `${col('r', k)} = ${col('s', keyName(i))}`);
   if (f.windowMs === null || f.slideMs === null) {
     conditions.push(`${ts} <= ${spineMs}`);
   } else {
@@ -97,16 +114,16 @@ function featureSql(compiler: SqlCompiler, time: DialectTime, f: StreamWindowJoi
     const end = `(FLOOR(${spineMs} / ${f.slideMs}) * ${f.slideMs})`;
     conditions.push(`${ts} > ${end} - ${f.windowMs}`, `${ts} <= ${end}`);
   }
-  const point = [...Array.from({ length: keyCount }, (_, i) => col('s', `__k${i}`)), spineMs];
-  const pointOut = [...Array.from({ length: keyCount }, (_, i) => `${col('s', `__k${i}`)} AS ${q(`__k${i}`)}`), `${spineMs} AS ${q('__ms')}`].join(', ');
-  const points = `(SELECT DISTINCT ${Array.from({ length: keyCount }, (_, i) => q(`__k${i}`)).join(', ')}, ${q('__ms')} FROM ${q('__spine')})`;
+  const point = [...Array.from({ length: keyCount }, (_, i) => col('s', keyName(i))), col('s', names.ms)];
+  const pointOut = [...Array.from({ length: keyCount }, (_, i) => `${col('s', keyName(i))} AS ${q(keyName(i))}`), `${col('s', names.ms)} AS ${q(names.ms)}`].join(', ');
+  const points = `(SELECT DISTINCT ${Array.from({ length: keyCount }, (_, i) => q(keyName(i))).join(', ')}, ${q(names.ms)} FROM ${q(names.spine)})`;
   const from = `  FROM ${points} AS ${q('s')}\n  JOIN ${relation(f.source.relation)} AS ${q('r')}\n    ON ${conditions.join('\n    AND ')}`;
   const arg = f.column === undefined ? undefined : col('r', f.column);
   if (f.fn === 'last') {
     const order = [`${col('r', f.source.timestampColumn)} DESC`, ...f.orderColumns.map((c) => `${col('r', c)} DESC`)].join(', ');
-    const outer = [...Array.from({ length: keyCount }, (_, i) => q(`__k${i}`)), q('__ms'), q('__v')].join(', ');
+    const outer = [...Array.from({ length: keyCount }, (_, i) => q(keyName(i))), q(names.ms), q(names.value)].join(', ');
     return (
-      `  SELECT ${outer} FROM (\n  SELECT ${pointOut}, ${arg} AS ${q('__v')}, ` +
+      `  SELECT ${outer} FROM (\n  SELECT ${pointOut}, ${arg} AS ${q(names.value)}, ` +
       `ROW_NUMBER() OVER (PARTITION BY ${point.join(', ')} ORDER BY ${order}) AS ${q('__rank')}\n${from}\n  ) AS ${q('x')} WHERE ${q('__rank')} = 1`
     );
   }
@@ -117,5 +134,5 @@ function featureSql(compiler: SqlCompiler, time: DialectTime, f: StreamWindowJoi
     min: `MIN(${arg})`,
     max: `MAX(${arg})`,
   }[f.fn];
-  return `  SELECT ${pointOut}, ${aggregate} AS ${q('__v')}\n${from}\n  GROUP BY ${point.join(', ')}`;
+  return `  SELECT ${pointOut}, ${aggregate} AS ${q(names.value)}\n${from}\n  GROUP BY ${point.join(', ')}`;
 }

@@ -5,6 +5,7 @@ import type {
   Relation,
   ResourceReference,
   SourceSpec,
+  StreamWindowFeatureSpec,
   TableRef,
   TrainingSetSpec,
   TransformationSpec,
@@ -21,6 +22,8 @@ import type {
   TrainingSetDefinition,
   TransformationDefinition,
 } from '../../registry/resource-schemas.js';
+import { streamFeatureOverCopy } from '../../streaming/stream-backfill.js';
+import { streamFeatureShape, streamSourceSpec } from '../../streaming/stream-job.js';
 import { PermanentError } from '../task-errors.js';
 
 /**
@@ -137,6 +140,28 @@ export class CompileInputs {
     return { spec, provider: input.provider, input, entity, def };
   }
 
+  /**
+   * A feature over a topic source as a training set reads it: the same window as its tiles, over the topic's
+   * offline copy (`offlineCopy` of the source). Undefined for a batch feature.
+   */
+  async streamFeature(stored: StoredResource, lagSeconds?: number): Promise<{ spec: StreamWindowFeatureSpec; provider: string } | undefined> {
+    const def = stored.definition as FeatureDefinition;
+    const ref = formatRef(stored.name, stored.variant);
+    const { name, variant } = parseRef(def.source);
+    const source = await this.#registry.get('source', name, variant).catch(() => undefined); // a transformation
+    const sourceDef = source?.definition as SourceDefinition | undefined;
+    if (!source || sourceDef?.topic === undefined) return undefined;
+    const sourceRef = formatRef(source.name, source.variant);
+    if (!sourceDef.offlineCopy) throw new PermanentError(`feature ${ref} reads topic source ${sourceRef}, which names no offlineCopy; a training set reads a topic's events from their copy in a warehouse`);
+    const [copy, entity] = await Promise.all([this.readable(sourceDef.offlineCopy.source), this.entity(def.entity)]);
+    const shape = streamFeatureShape(ref, def, entity.keys.map((k) => k.name), streamSourceSpec(sourceRef, sourceDef));
+    const spec = streamFeatureOverCopy(shape, {
+      source: { relation: copy.relation, timestampColumn: copy.timestampColumn },
+      ...(sourceDef.offlineCopy.orderColumns ? { orderColumns: sourceDef.offlineCopy.orderColumns } : {}),
+    });
+    return { spec: lagSeconds !== undefined && lagSeconds > 0 ? { ...spec, lagSeconds } : spec, provider: copy.provider };
+  }
+
   async label(ref: string): Promise<{ spec: LabelSpec; provider: string }> {
     const { name, variant } = parseRef(ref);
     const stored = await this.#registry.get('label', name, variant);
@@ -172,7 +197,8 @@ export class CompileInputs {
         const ref = typeof f === 'string' ? f : f.feature;
         const lag = typeof f === 'string' || f.lag === undefined ? undefined : durationSeconds(f.lag);
         const { name, variant } = parseRef(ref);
-        const feature = await this.feature(await this.#registry.get('feature', name, variant), lag);
+        const stored = await this.#registry.get('feature', name, variant);
+        const feature = (await this.streamFeature(stored, lag)) ?? (await this.feature(stored, lag));
         if (feature.provider !== label.provider) {
           throw new PermanentError(`feature ${ref} lives in provider ${feature.provider} but the label in ${label.provider}`);
         }

@@ -20,12 +20,14 @@
  * missing tables; streaming in batches, early exit and abort; training sets and materializations compiled by
  * the store's own compiler against hand-checked expected rows (event-ts, created-ts and value tie-breaks, TTL
  * and lag boundaries, multi-column keys, null keys, duplicate label rows, empty matches, window aggregations,
- * several sources, a query relation); hostile identifiers; `close()`.
+ * several sources, a query relation, stream window features over a topic's offline copy); hostile identifiers;
+ * `close()`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planMaterialization } from '../../compiler/plan/plan-materialization.js';
 import { planTrainingSet } from '../../compiler/plan/plan-training-set.js';
 import { planTransformation } from '../../compiler/plan/plan-transformation.js';
+import type { StreamWindowFeatureSpec, StreamWindowFunction } from '../../compiler/plan/plan-stream-window.js';
 import type { FeatureSpec, LabelSpec, TrainingSetSpec } from '../../compiler/plan/plan-types.js';
 import { compiledQuery } from '../../compiler/sql/compiled-query.js';
 import {
@@ -108,6 +110,28 @@ const LABEL_ROWS: CompiledParameter[][] = [
   [1, 'us', at(15), 8],
   [4, 'eu', at(50), 9],
   [1, 'eu', null, 10],
+];
+
+/** A topic's offline copy: events with their Kafka partition and offset (the `last` tie-break of the stream). */
+const EVENTS: TableRef = { name: 'trellis_conf_events' };
+const EVENTS_COLUMNS: ColumnDefinition[] = [
+  { name: 'user_id', type: 'int64' },
+  { name: 'region', type: 'string' },
+  { name: 'ts', type: 'timestamp' },
+  { name: 'part', type: 'int64' },
+  { name: 'off', type: 'int64' },
+  { name: 'amount', type: 'float64' },
+];
+// prettier-ignore
+const EVENTS_ROWS: CompiledParameter[][] = [
+  [1, 'eu', at(3), 0, 0, 1],
+  [1, 'eu', at(12), 0, 1, 2],
+  [1, 'eu', at(12), 1, 0, 5],        // same event time: the greater partition is the stream's later event
+  [1, 'eu', at(19), 0, 2, null],     // `last` keeps a null value; aggregations skip it
+  [1, 'eu', at(24), 1, 1, 4],
+  [2, 'eu', at(8), 0, 3, 7],
+  [1, 'us', at(15), 0, 4, 11],
+  [null, 'eu', at(10), 0, 5, 99],    // a null key never matches
 ];
 
 const clicksSource = { relation: CLICKS, timestampColumn: 'ts', createdTimestampColumn: 'created' };
@@ -365,6 +389,45 @@ export function runOfflineStoreConformance(name: string, factory: OfflineStoreFa
       expect(canonical(rows), query.sql).toEqual(canonical(expectedTrainingRows()));
       const streamed = (await collect(store.executor.stream(query, { batchSize: 3 }))).flat();
       expect(canonical(streamed)).toEqual(canonical(expectedTrainingRows()));
+    });
+
+    it('joins stream window features over an offline copy as the online tiles compute them', async () => {
+      await store.executor.loadRows(EVENTS, EVENTS_COLUMNS, EVENTS_ROWS);
+      const source = { relation: EVENTS, timestampColumn: 'ts' };
+      const stream = (name: string, fn: StreamWindowFunction, extra: Partial<StreamWindowFeatureSpec> = {}): StreamWindowFeatureSpec => ({
+        name, variant: 'v1', source, entityKeyColumns: keys, fn, orderColumns: ['part', 'off'], ...(fn === 'count' ? {} : { column: 'amount' }), ...extra,
+      });
+      const features = [
+        stream('cnt', 'count', { windowMs: 20_000, slideMs: 10_000 }), // evaluated at t* = ⌊t / 10 s⌋·10 s over (t* − 20 s, t*]
+        stream('total', 'sum', { windowMs: 10_000 }), // tumbling
+        stream('mx', 'max', { windowMs: 20_000, slideMs: 5_000 }),
+        stream('lastw', 'last', { windowMs: 20_000, slideMs: 10_000 }),
+        stream('latest_stream', 'last', { lagSeconds: 10 }), // unwindowed: every event ≤ t − 10 s
+      ];
+      const rows = await store.executor.query(store.compiler.compile(planTrainingSet({ label: LABEL, features: [FEATURES[0]!, ...features] })));
+      // prettier-ignore
+      const expected: (number | null)[][] = [
+        // cnt total mx    lastw latest_stream
+        [4,    7,    5,    null, 5   ], // (1,eu,25): t*=20 → ts 3..19; total (10,20]; mx (5,25]; last (0,20] is ts 19 (null); lag → t 15: the tie at 12 → partition 1
+        [4,    4,    5,    4,    null], // (1,eu,30): (10,30]; total (20,30]; lag → t 20: ts 19 (null)
+        [4,    4,    5,    4,    null], // the duplicate
+        [0,    null, 1,    null, null], // (1,eu,9): t*=0 → nothing; mx at t*=5 sees ts 3
+        [1,    7,    7,    7,    null], // (2,eu,10): ts 8 is inside; lag → t 0
+        [0,    null, null, null, null], // (3,us,100)
+        [0,    null, null, null, null], // null key
+        [0,    null, 11,   null, null], // (1,us,15): only mx (t*=15) sees ts 15
+        [0,    null, null, null, null], // unknown entity
+        [0,    null, null, null, null], // no label time
+      ];
+      expect(canonical(rows)).toEqual(
+        canonical(
+          expectedTrainingRows().map((row, i) => ({
+            user_id: row.user_id, region: row.region, ts: row.ts, latest__v1: row.latest__v1, churn__v1: row.churn__v1,
+            ...Object.fromEntries(features.map((f, j) => [`${f.name}__v1`, expected[i]![j]])),
+          })),
+        ),
+      );
+      await store.executor.dropTable(EVENTS);
     });
 
     it('reads a feature from a query relation', async () => {
