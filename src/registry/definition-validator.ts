@@ -47,6 +47,9 @@ function checkRules(def: ResourceDefinition, pointer: string): void {
       if (def.table !== undefined && !parseTableName(def.table)) throw invalidDefinition(`${pointer}/table`, 'expected name, schema.name or catalog.schema.name (no empty part)');
       if (def.query !== undefined && !/^\s*(select|with)\b/i.test(def.query)) throw invalidDefinition(`${pointer}/query`, 'query must be a SELECT or WITH statement');
       if (def.topic !== undefined && !def.fields) throw invalidDefinition(`${pointer}/fields`, 'a topic source needs its fields');
+      def.fields?.forEach((field, i) => {
+        if (def.fields!.findIndex((f) => f.name === field.name) !== i) throw invalidDefinition(`${pointer}/fields/${i}/name`, `field ${field.name} is declared twice`);
+      });
       if (def.offlineCopy !== undefined && !def.fields) throw invalidDefinition(`${pointer}/offlineCopy`, 'only a stream source (one with fields) has an offline copy');
       break;
     }

@@ -69,7 +69,25 @@ export const SourceDefinition = resource(
     query: Type.Optional(Type.String({ minLength: 1, maxLength: 100000, description: 'A SELECT evaluated in the provider' })),
     topic: Type.Optional(Identifier('Kafka topic (stream sources)')),
     format: Type.Optional(Type.Literal('json')),
-    fields: Type.Optional(Type.Array(Type.Object({ name: Identifier('Field'), type: ValueType }, { additionalProperties: false }), { minItems: 1 })),
+    fields: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: Identifier('Field'),
+            type: ValueType,
+            path: Type.Optional(
+              Type.String({
+                pattern: '^(/([^~/]|~[01])*)+$',
+                maxLength: 1000,
+                description: 'Stream sources: where the field is in each event, as a JSON pointer (e.g. /user/id); default /<name>',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 1000 },
+      ),
+    ),
     timestampColumn: Identifier('Event-time column'),
     createdTimestampColumn: Type.Optional(Identifier('Created-time column; tie-break between rows with equal event time')),
     allowedLateness: Type.Optional(Duration('Stream sources: how late an event may arrive and still count')),

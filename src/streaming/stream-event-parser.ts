@@ -48,19 +48,56 @@ function checkField(field: StreamField, value: unknown): { ok: true; value: stri
 
 const kindOf = (value: unknown): string => (Array.isArray(value) ? 'array' : typeof value === 'number' && !Number.isFinite(value) ? String(value) : typeof value);
 
+/** How to read one field of an event: the pointer reported in problems and the member names to follow. */
+interface FieldReader {
+  readonly pointer: string;
+  readonly steps: readonly string[];
+}
+
+const readers = new WeakMap<readonly StreamField[], readonly FieldReader[]>();
+
+/** Field readers of a source, built once per `fields` array (the hot path reads every field of every event). */
+function fieldReaders(fields: readonly StreamField[]): readonly FieldReader[] {
+  let cached = readers.get(fields);
+  if (!cached) {
+    cached = fields.map((field) => {
+      const pointer = field.path ?? `/${field.name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+      // RFC 6901: split on '/', then ~1 → '/' and ~0 → '~' (in that order).
+      return { pointer, steps: pointer.slice(1).split('/').map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~')) };
+    });
+    readers.set(fields, cached);
+  }
+  return cached;
+}
+
+/** The value at a field's path (undefined when a step is missing or not an object member; arrays take indexes). */
+function valueAt(record: Record<string, unknown>, steps: readonly string[]): unknown {
+  if (steps.length === 1) return Object.hasOwn(record, steps[0]!) ? record[steps[0]!] : undefined;
+  let node: unknown = record;
+  for (const step of steps) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, step)) return undefined;
+    node = (node as Record<string, unknown>)[step];
+  }
+  return node;
+}
+
 /**
- * Checks one event (a JSON object) against the source's fields: each declared field must have its type (null or
- * absent is allowed except for the event-time field and `required` fields such as entity keys); unknown fields are
- * ignored. The first problem wins.
+ * Checks one event (a JSON object) against the source's fields: each declared field, read at its `path` (default:
+ * the top-level member of its name), must have its type (null or absent is allowed except for the event-time field
+ * and `required` fields such as entity keys); other members are ignored. The first problem wins; its pointer is
+ * the field's path in the event.
  */
 export function parseStreamEvent(source: StreamSourceSpec, raw: unknown, required: ReadonlySet<string> = new Set()): StreamParseResult {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, problem: { pointer: '', reason: 'an event must be a JSON object' } };
   const record = raw as Record<string, unknown>;
   const values: Record<string, string | number | boolean | null | readonly number[]> = {};
   let eventTs: number | null = null;
-  for (const field of source.fields) {
-    const pointer = `/${field.name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-    const value = record[field.name];
+  const fields = source.fields;
+  const fieldReader = fieldReaders(fields);
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    const { pointer, steps } = fieldReader[i]!;
+    const value = valueAt(record, steps);
     if (field.name === source.timestampField) {
       eventTs = timestampMs(value);
       if (eventTs === null) return { ok: false, problem: { pointer, reason: value === undefined || value === null ? 'missing event time' : 'expected epoch milliseconds or an ISO-8601 time' } };

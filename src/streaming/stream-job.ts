@@ -5,10 +5,12 @@ import { TrellisError } from '../errors/trellis-error.js';
 import type { TileFeature } from '../spi/tile-store.js';
 import { tileLayout, type StreamAggregationFn } from './tiles.js';
 
-/** A source field: name and declared type (the source's `fields`). */
+/** A source field: name, declared type and where it is in an event (the source's `fields`). */
 export interface StreamField {
   readonly name: string;
   readonly type: ValueType;
+  /** JSON pointer into the event; absent: `/<name>` (a top-level member). */
+  readonly path?: string;
 }
 
 /** A stream source as workers and the push API use it. */

@@ -101,6 +101,48 @@ describe('POST /v1/push/{source}', () => {
     expect(cells[0]![0]!.eventTs).toBe(Math.floor(readAt / 60_000) * 60_000);
   });
 
+  it('reads fields at their JSON paths in nested events, and names the path of a bad one', async () => {
+    const nestedTopic = await createKafkaTopic('stream-push-nested', 1);
+    const nested = [
+      { name: 'card_id', type: 'string', path: '/card/id' },
+      { name: 'amount', type: 'float', path: '/payment/amount' },
+      { name: 'event_time', type: 'timestamp', path: '/meta/at' },
+      { name: 'odd/key~', type: 'string' }, // default path /odd~1key~0
+    ];
+    const applied = await t.app.inject({
+      method: 'POST', url: '/v1/apply', headers: t.auth,
+      payload: {
+        resources: [
+          { kind: 'source', name: 'orders', provider: 'events', topic: nestedTopic, format: 'json', fields: nested, timestampColumn: 'event_time', allowedLateness: '1m' },
+          { kind: 'feature', name: 'order_amount_10m', entity: 'card', source: 'orders', aggregation: { fn: 'sum', column: 'amount', window: '10m', slide: '1m' }, valueType: 'float', onlineProvider: 'cache' },
+          { kind: 'feature', name: 'last_order_tag', entity: 'card', source: 'orders', column: 'odd/key~', valueType: 'string', onlineProvider: 'cache' },
+        ],
+      },
+    });
+    expect(applied.statusCode, applied.body).toBe(200);
+    const now = Date.now();
+    const event = (card: string | null, amount: unknown, at: number, tag = 't') => ({ card: card === null ? {} : { id: card }, payment: { amount }, meta: { at }, 'odd/key~': tag, ignored: { deep: [1, 2] } });
+    const bad = async (events: object[], pointer: string) => {
+      const res = await t.app.inject({ method: 'POST', url: '/v1/push/orders', headers: t.auth, payload: { events } });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().error.pointer).toBe(pointer);
+    };
+    await bad([event('c1', 1, now), event(null, 2, now)], '/events/1/card/id');
+    await bad([event('c1', 'ten', now)], '/events/0/payment/amount');
+    await bad([{ ...event('c1', 1, now), meta: 'not an object' }], '/events/0/meta/at');
+    await bad([event('c1', 1, now, 7 as unknown as string)], '/events/0/odd~1key~0');
+    const ok = await t.app.inject({ method: 'POST', url: '/v1/push/orders', headers: t.auth, payload: { events: [event('c1', 2.5, now - 60_000, 'a'), event('c1', 4, now - 30_000, 'b'), event('c2', 1, now - 30_000, 'c')] } });
+    expect(ok.statusCode, ok.body).toBe(202);
+
+    const groupId = `g-${uniqueId()}`;
+    const worker = await streams.startWorker('orders', { groupId });
+    await waitCaughtUp(await streams.provider('events'), groupId, nestedTopic);
+    await worker.stop();
+    expect(worker.stats.deadLetters).toBe(0);
+    const cells = await streams.readFeatures(['order_amount_10m', 'last_order_tag'], [['c1'], ['c2']], now + 60_000);
+    expect(cells.map((row) => row.map((c) => c?.value))).toEqual([[6.5, 'b'], [1, 'c']]);
+  });
+
   it('writes tiles directly for a source without a topic; events older than the allowed lateness are dropped', async () => {
     const now = Date.now();
     const res = await t.app.inject({
