@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { createKafkaStreamProvider } from '../../adapters/kafka/index.js';
 import { createEmbeddedTileStore } from '../../adapters/embedded-online/embedded-tile-store.js';
@@ -58,7 +59,10 @@ export class StreamRuntime {
   readonly metrics: StreamMetrics;
   readonly #registry: Registry;
   readonly #dataDir: string | null;
-  readonly #providers = new Map<string, Promise<StreamProvider>>();
+  /** Per provider ref: the client built from one version of its resolved config (a digest, never the secrets). */
+  readonly #providers = new Map<string, { readonly version: string; readonly provider: Promise<StreamProvider> }>();
+  /** Clients replaced by a newer config; a worker may still use one, so they close with the runtime. */
+  readonly #retired: Promise<StreamProvider>[] = [];
   readonly #tileStores = new Map<string, Promise<TileStore>>();
   readonly #workers = new Set<StreamWorker>();
   readonly #features = new Map<string, Promise<StreamFeatureSpec>>();
@@ -69,14 +73,23 @@ export class StreamRuntime {
     this.metrics = options.metrics ?? new StreamMetrics();
   }
 
-  /** The stream provider (e.g. a Kafka connection) of a provider resource. */
-  provider(providerRef: string): Promise<StreamProvider> {
-    return this.#cached(this.#providers, providerRef, async () => {
-      const { type, config, id } = await this.#providerDefinition(providerRef);
-      const factory = streamProviderFactories[type];
-      if (!factory) throw new TrellisError('TRELLIS_ERR_PROVIDER_UNAVAILABLE', { provider: id, reason: `no stream adapter for type ${type}` });
-      return factory(config, { provider: id, dataDir: null });
-    });
+  /**
+   * The stream provider (e.g. a Kafka connection) of a provider resource. The config is resolved on every call: a
+   * provider deleted and applied again with another config, or a rotated `file:` secret, gets a new client.
+   */
+  async provider(providerRef: string): Promise<StreamProvider> {
+    const { type, config, id } = await this.#providerDefinition(providerRef);
+    const version = createHash('sha256').update(JSON.stringify([type, config])).digest('hex');
+    const cached = this.#providers.get(providerRef);
+    if (cached?.version === version) return cached.provider;
+    if (cached) this.#retired.push(cached.provider);
+    const factory = streamProviderFactories[type];
+    if (!factory) throw new TrellisError('TRELLIS_ERR_PROVIDER_UNAVAILABLE', { provider: id, reason: `no stream adapter for type ${type}` });
+    const provider = factory(config, { provider: id, dataDir: null });
+    const entry = { version, provider };
+    this.#providers.set(providerRef, entry);
+    provider.catch(() => this.#providers.get(providerRef) === entry && this.#providers.delete(providerRef));
+    return provider;
   }
 
   /** The tile store of an online provider resource. */
@@ -163,7 +176,7 @@ export class StreamRuntime {
   async close(): Promise<void> {
     await Promise.all([...this.#workers].map((w) => w.stop()));
     this.#workers.clear();
-    const all = [...this.#providers.values(), ...this.#tileStores.values()];
+    const all = [...[...this.#providers.values()].map((e) => e.provider), ...this.#retired.splice(0), ...this.#tileStores.values()];
     this.#providers.clear();
     this.#tileStores.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => null))?.close().catch(() => {})));

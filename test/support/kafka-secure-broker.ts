@@ -42,6 +42,8 @@ export interface SecureKafkaBroker {
   readonly password: string;
   /** PEM files: the CA that signed the broker, a CA that did not, and a client certificate/key signed by the CA. */
   readonly caFile: string;
+  /** The text of caFile. */
+  readonly caPem: string;
   readonly otherCaFile: string;
   readonly clientCertFile: string;
   readonly clientKeyFile: string;
@@ -209,6 +211,7 @@ group.initial.rebalance.delay.ms=0
     username,
     password,
     caFile: join(dir, 'ca.pem'),
+    caPem,
     otherCaFile: join(dir, 'other-ca.pem'),
     clientCertFile: join(dir, 'client.pem'),
     clientKeyFile: join(dir, 'client.key'),
