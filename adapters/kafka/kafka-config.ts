@@ -1,7 +1,8 @@
 /**
  * The kafka provider's config: `{ brokers, clientId?, ssl?, sasl?, connectionTimeoutMs?, requestTimeoutMs? }`.
  * Secrets (`sasl.password`, `ssl.key`) arrive resolved: the registry stores them as `env:NAME` / `file:/path`
- * references and the caller resolves them before calling the factory.
+ * references and the caller resolves them before calling the factory. Options, TLS/SASL set-ups and how failures
+ * are reported: README.md in this directory.
  *
  * @example
  * ```yaml
