@@ -344,6 +344,12 @@ export class Registry {
           throw invalidDefinition(at('/keyColumns'), `entity ${def.entity} has ${entity.keys.length} key column(s); got ${keyColumns.length}`);
         }
         if (def.kind === 'feature' && def.onlineProvider) await requireRole(def.onlineProvider, ['online'], '/onlineProvider');
+        if (def.kind === 'feature' && def.ttl !== undefined && def.aggregation && def.aggregation.fn !== 'last') {
+          const source = await lookup.definition(def.source, 'source').catch(() => undefined);
+          if (source?.kind === 'source' && source.fields !== undefined) {
+            throw invalidDefinition(at('/ttl'), 'a stream aggregation is bounded by its window; ttl applies to last values only');
+          }
+        }
         break;
       }
       case 'training_set': {

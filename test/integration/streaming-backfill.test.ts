@@ -179,9 +179,9 @@ describe('stream features: online tiles = SQL over the offline copy', () => {
               else expect(got, `${name} ${f.id} ${row.user_id} @${t - base}`).toBe(want);
             });
           }
-          // A registry training set: the label spine joined with the stream features (also 7 s lagged) and a batch
+          // A registry training set: the label spine joined with the stream features (also 7 s lagged, `last` with a ttl) and a batch
           // feature over the same copy, in one query; every stream value equals the brute-force oracle at t − lag.
-          const lagged = features.map((f) => ({ ...f, variant: `${f.variant}_lag`, lagSeconds: 7 }));
+          const lagged = features.map((f) => ({ ...f, variant: `${f.variant}_lag`, lagSeconds: 7, ...(f.fn === 'last' ? { ttlSeconds: 15 } : {}) }));
           const batch = { name: 'amount_latest', variant: 'batch', source: { relation: { name: copy }, timestampColumn: 'event_time' }, entityKeyColumns: ['user_id'], valueColumn: 'amount' };
           const label = { name: 'outcome', variant: 'v1', source: { relation: { name: spine }, timestampColumn: 'label_time' }, entityKeyColumns: ['user_id'], valueColumn: 'label' };
           const tsRows = await store.executor.query(store.compiler.compile(planTrainingSet({ label, features: [...features, batch, ...lagged] })));
@@ -193,7 +193,9 @@ describe('stream features: online tiles = SQL over the offline copy', () => {
             for (const [f, spec] of [...streamJob.features.map((f, j) => [f, features[j]!] as const), ...streamJob.features.map((f, j) => [f, lagged[j]!] as const)]) {
               const at = t - (spec.lagSeconds ?? 0) * 1000;
               // The oracle answers "now" (an unwindowed `last` takes every event): give it the events up to the time.
-              const want = oracleValue(f.layout, events.filter((e) => e.ts <= at), key, at, f.valueField === null);
+              // A ttl bounds the newest event from below: the oracle over the events inside it answers the same.
+              const oldest = spec.ttlSeconds === undefined ? -Infinity : at - spec.ttlSeconds * 1000;
+              const want = oracleValue(f.layout, events.filter((e) => e.ts <= at && e.ts >= oldest), key, at, f.valueField === null);
               const got = num(row[`${spec.name}__${spec.variant}`]);
               if (f.layout.fn === 'avg' && typeof want === 'number') expect(got, `${name} training set ${spec.name}__${spec.variant} ${key} @${t - base}`).toBeCloseTo(want, 9);
               else expect(got, `${name} training set ${spec.name}__${spec.variant} ${key} @${t - base}`).toBe(want);

@@ -29,6 +29,8 @@ interface StreamCase {
   readonly layout: TileLayout;
   readonly countRows: boolean;
   readonly definition: Json;
+  /** `last` with a ttl: served only when the value's event time is at most this old. */
+  readonly ttlMs?: number;
 }
 
 const stream = (name: string, fn: StreamAggregationFn, windowMin?: number, slideMin?: number): StreamCase => ({
@@ -44,7 +46,10 @@ const stream = (name: string, fn: StreamAggregationFn, windowMin?: number, slide
         },
 });
 
-const FEATURES = [stream('clicks_1h', 'count', 60, 1), stream('amount_30m', 'sum', 30, 5), stream('amount_avg_20m', 'avg', 20), stream('amount_max_1h', 'max', 60, 10), stream('last_amount_10m', 'last', 10, 1), stream('last_amount', 'last')];
+const FEATURES = [
+  stream('clicks_1h', 'count', 60, 1), stream('amount_30m', 'sum', 30, 5), stream('amount_avg_20m', 'avg', 20), stream('amount_max_1h', 'max', 60, 10),
+  stream('last_amount_10m', 'last', 10, 1), stream('last_amount', 'last'), { ...stream('recent_amount', 'last'), ttlMs: 40 * MIN },
+];
 const COPY_COLUMNS = [
   { name: 'user_id', type: 'string' }, { name: 'amount', type: 'int64' }, { name: 'event_time', type: 'timestamptz' },
   { name: 'kafka_partition', type: 'int64' }, { name: 'kafka_offset', type: 'int64' },
@@ -120,6 +125,8 @@ describe('training sets over stream features', () => {
     await bad([entity, copy, { ...clicks, fields: [...clicks.fields, { name: 'fee', type: 'int' }] }, { ...feature, name: 'fees', aggregation: { fn: 'sum', column: 'fee', window: '1h' } }], '/resources/3/aggregation/column', /fee/, 'TRELLIS_ERR_MISSING_COLUMN');
     // One feature twice (say with two lags) would be two columns of one name.
     await bad([entity, copy, clicks, labels, label, feature, { kind: 'training_set', name: 'twice', label: 'churned', features: [feature.name, { feature: feature.name, lag: '10m' }] }], '/resources/6/features/1', /already joined at \/features\/0/);
+    // A window bounds a stream aggregation: a ttl there is refused (it applies to `last`).
+    await bad([entity, copy, clicks, { ...feature, ttl: '1h' }], '/resources/3/ttl', /ttl applies to last values only/);
     // Nothing of the refused batches was stored.
     const listed = await t.app.inject({ method: 'GET', url: '/v1/source', headers: t.auth });
     expect(listed.statusCode, listed.body).toBe(200);
@@ -130,7 +137,7 @@ describe('training sets over stream features', () => {
     const ok = await apply(
       withTopic([
         ...base,
-        ...FEATURES.map((f) => f.definition),
+        ...FEATURES.map((f) => (f.ttlMs === undefined ? f.definition : { ...f.definition, ttl: `${f.ttlMs / MIN}m` })),
         { kind: 'feature', name: 'amount_latest', entity: 'user', source: 'clicks_copy', column: 'amount', valueType: 'int' },
         // No online provider: no tiles, a training-set-only stream feature.
         { kind: 'feature', name: 'clicks_1h_offline', entity: 'user', source: 'clicks', aggregation: { fn: 'count', window: '60m', slide: '1m' }, valueType: 'int' },
@@ -171,7 +178,7 @@ describe('training sets over stream features', () => {
       expect(res.statusCode, res.body).toBe(200);
       return { values: (res.json() as { results: { values: unknown[] }[] }).results.map((r) => r.values), before, after: Date.now() };
     };
-    const oracle = (f: StreamCase, key: string, at: number) => oracleValue(f.layout, events.filter((e) => e.ts <= at), key, at, f.countRows);
+    const oracle = (f: StreamCase, key: string, at: number) => oracleValue(f.layout, events.filter((e) => e.ts <= at && (f.ttlMs === undefined || e.ts >= at - f.ttlMs)), key, at, f.countRows);
     const same = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' ? Math.abs(a - b) < 1e-9 : a === b);
     const exact = (r: Awaited<ReturnType<typeof read>>, at: number) => users.every((u, i) => FEATURES.every((f, j) => same(r.values[i]![j] ?? null, oracle(f, u, at))));
     let online = await read();

@@ -8,7 +8,8 @@
  *   over the rows with `t* − w < ts ≤ t*` of the same key;
  * - count (rows, or non-null values of `column`), sum / avg / min / max of non-null values (none: null, count 0);
  * - `last`: the value of the greatest (event time, then `orderColumns` — e.g. Kafka partition and offset — all
- *   descending); unwindowed `last` takes every row with `ts ≤ t`.
+ *   descending); unwindowed `last` takes every row with `ts ≤ t`. With a ttl, a `last` value older than `t − ttl`
+ *   is not served (the online read's OUTSIDE_MAX_AGE: its event time against the read time, not the window end).
  * Events the stream worker dropped as too late (behind its partition's watermark by more than the allowed
  * lateness) are still in the copy; the two agree for the events the stream accepted.
  */
@@ -43,6 +44,8 @@ export interface StreamWindowFeatureSpec {
   readonly orderColumns?: readonly string[];
   /** Evaluate this long before each spine time (a training set's lag; whole seconds). */
   readonly lagSeconds?: number;
+  /** `last` only: a value older than this before the evaluation time is not served (the feature's ttl). */
+  readonly ttlSeconds?: number;
 }
 
 /** True for the stream window entries of a training set's `features` (they carry `fn`; a batch feature does not). */
@@ -62,6 +65,8 @@ export interface StreamWindowJoin {
   readonly orderColumns: readonly string[];
   /** Evaluated this many ms before each spine time. */
   readonly lagMs: number;
+  /** `last`: rows older than this many ms before the evaluation time are ignored (null: no bound). */
+  readonly ttlMs: number | null;
 }
 
 /** The points to evaluate features at: a relation (label rows) or one time for every key of the features' sources. */
@@ -116,7 +121,9 @@ export function planStreamWindowJoin(feature: StreamWindowFeatureSpec, pointer: 
   }
   const orderColumns = Object.freeze((feature.orderColumns ?? []).map((c, i) => checkIdentifier(c, `${pointer}/orderColumns/${i}`)));
   const lagMs = feature.lagSeconds === undefined ? 0 : checkSeconds(feature.lagSeconds, `${pointer}/lagSeconds`) * 1000;
-  return Object.freeze({ kind: 'stream-window', outputName: resourceColumnName(name, variant), source, fn: feature.fn, column, windowMs, slideMs, orderColumns, lagMs });
+  if (feature.ttlSeconds !== undefined && feature.fn !== 'last') throw invalidDefinition(`${pointer}/ttlSeconds`, 'applies to last only (the window bounds an aggregation)');
+  const ttlMs = feature.ttlSeconds === undefined ? null : checkSeconds(feature.ttlSeconds, `${pointer}/ttlSeconds`) * 1000;
+  return Object.freeze({ kind: 'stream-window', outputName: resourceColumnName(name, variant), source, fn: feature.fn, column, windowMs, slideMs, orderColumns, lagMs, ttlMs });
 }
 
 /**

@@ -114,6 +114,8 @@ export function streamWindowFeatureSql(compiler: SqlCompiler, f: StreamWindowJoi
     const end = `(FLOOR(${spineMs} / ${f.slideMs}) * ${f.slideMs})`;
     conditions.push(`${ts} > ${end} - ${f.windowMs}`, `${ts} <= ${end}`);
   }
+  // ttl of `last`: the newest row is the one served, so bounding every row by it changes nothing else.
+  if (f.ttlMs !== null) conditions.push(`${ts} >= ${spineMs} - ${f.ttlMs}`);
   const point = [...Array.from({ length: keyCount }, (_, i) => col('s', keyName(i))), col('s', names.ms)];
   const pointOut = [...Array.from({ length: keyCount }, (_, i) => `${col('s', keyName(i))} AS ${q(keyName(i))}`), `${col('s', names.ms)} AS ${q(names.ms)}`].join(', ');
   const points = `(SELECT DISTINCT ${Array.from({ length: keyCount }, (_, i) => q(keyName(i))).join(', ')}, ${q(names.ms)} FROM ${q(names.spine)})`;

@@ -159,7 +159,12 @@ export class CompileInputs {
       source: { relation: copy.relation, timestampColumn: copy.timestampColumn },
       ...(sourceDef.offlineCopy.orderColumns ? { orderColumns: sourceDef.offlineCopy.orderColumns } : {}),
     });
-    return { spec: lagSeconds !== undefined && lagSeconds > 0 ? { ...spec, lagSeconds } : spec, provider: copy.provider };
+    // The online read applies a ttl to `last` values only (an aggregation's served time is its window end).
+    const ttlSeconds = def.ttl !== undefined && spec.fn === 'last' ? durationSeconds(def.ttl) : undefined;
+    return {
+      spec: { ...spec, ...(lagSeconds !== undefined && lagSeconds > 0 ? { lagSeconds } : {}), ...(ttlSeconds !== undefined ? { ttlSeconds } : {}) },
+      provider: copy.provider,
+    };
   }
 
   async label(ref: string): Promise<{ spec: LabelSpec; provider: string }> {

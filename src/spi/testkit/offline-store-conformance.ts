@@ -403,21 +403,22 @@ export function runOfflineStoreConformance(name: string, factory: OfflineStoreFa
         stream('mx', 'max', { windowMs: 20_000, slideMs: 5_000 }),
         stream('lastw', 'last', { windowMs: 20_000, slideMs: 10_000 }),
         stream('latest_stream', 'last', { lagSeconds: 10 }), // unwindowed: every event ≤ t − 10 s
+        stream('fresh_stream', 'last', { ttlSeconds: 5 }), // the newest event ≤ t, if at least t − 5 s
       ];
       const rows = await store.executor.query(store.compiler.compile(planTrainingSet({ label: LABEL, features: [FEATURES[0]!, ...features] })));
       // prettier-ignore
       const expected: (number | null)[][] = [
-        // cnt total mx    lastw latest_stream
-        [4,    7,    5,    null, 5   ], // (1,eu,25): t*=20 → ts 3..19; total (10,20]; mx (5,25]; last (0,20] is ts 19 (null); lag → t 15: the tie at 12 → partition 1
-        [4,    4,    5,    4,    null], // (1,eu,30): (10,30]; total (20,30]; lag → t 20: ts 19 (null)
-        [4,    4,    5,    4,    null], // the duplicate
-        [0,    null, 1,    null, null], // (1,eu,9): t*=0 → nothing; mx at t*=5 sees ts 3
-        [1,    7,    7,    7,    null], // (2,eu,10): ts 8 is inside; lag → t 0
-        [0,    null, null, null, null], // (3,us,100)
-        [0,    null, null, null, null], // null key
-        [0,    null, 11,   null, null], // (1,us,15): only mx (t*=15) sees ts 15
-        [0,    null, null, null, null], // unknown entity
-        [0,    null, null, null, null], // no label time
+        // cnt total mx    lastw latest fresh
+        [4,    7,    5,    null, 5,     4   ], // (1,eu,25): t*=20 → ts 3..19; total (10,20]; mx (5,25]; last (0,20] is ts 19 (null); lag → t 15: the tie at 12 → partition 1; ts 24 ≥ 20
+        [4,    4,    5,    4,    null,  null], // (1,eu,30): (10,30]; total (20,30]; lag → t 20: ts 19 (null); ts 24 < 25
+        [4,    4,    5,    4,    null,  null], // the duplicate
+        [0,    null, 1,    null, null,  null], // (1,eu,9): t*=0 → nothing; mx at t*=5 sees ts 3; ts 3 < 4
+        [1,    7,    7,    7,    null,  7   ], // (2,eu,10): ts 8 is inside; lag → t 0
+        [0,    null, null, null, null,  null], // (3,us,100)
+        [0,    null, null, null, null,  null], // null key
+        [0,    null, 11,   null, null,  11  ], // (1,us,15): only mx (t*=15) sees ts 15; fresh at t itself
+        [0,    null, null, null, null,  null], // unknown entity
+        [0,    null, null, null, null,  null], // no label time
       ];
       expect(canonical(rows)).toEqual(
         canonical(
