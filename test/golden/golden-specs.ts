@@ -3,6 +3,7 @@ import { planMaterialization } from '../../src/compiler/plan/plan-materializatio
 import type { Plan } from '../../src/compiler/plan/plan-nodes.js';
 import { planTrainingSet } from '../../src/compiler/plan/plan-training-set.js';
 import { planTransformation } from '../../src/compiler/plan/plan-transformation.js';
+import type { StreamWindowFeatureSpec } from '../../src/compiler/plan/plan-stream-window.js';
 import type { FeatureSpec, LabelSpec } from '../../src/compiler/plan/plan-types.js';
 
 const events = { relation: { schema: 'raw', name: 'events' }, timestampColumn: 'event_ts', createdTimestampColumn: 'loaded_at' };
@@ -48,11 +49,26 @@ const avgAmount1h: FeatureSpec = {
   aggregation: { fn: 'avg', column: 'amount', windowSeconds: 3600 },
 };
 
+/** Stream features over a topic's offline copy, beside a batch feature. */
+const copy = { relation: { schema: 'raw', name: 'click_events' }, timestampColumn: 'event_ts' };
+const streamFeature = (name: string, extra: Partial<StreamWindowFeatureSpec> & Pick<StreamWindowFeatureSpec, 'fn'>): StreamWindowFeatureSpec => ({
+  name, variant: 'v1', source: copy, entityKeyColumns: ['user_id', 'region'], orderColumns: ['kafka_partition', 'kafka_offset'], ...extra,
+});
+
 const asOf = new Date('2024-06-01T00:00:00.000Z');
 const since = new Date('2024-05-31T00:00:00.000Z');
 
 export const goldenPlans = {
   'training-set': planTrainingSet({ label, features: [clicks, sessions, lastPayment, clicks7d, avgAmount1h] }),
+  'training-set-stream': planTrainingSet({
+    label,
+    features: [
+      clicks,
+      streamFeature('clicks_1h', { fn: 'count', windowMs: 3_600_000, slideMs: 60_000 }),
+      streamFeature('amount_avg_10m', { fn: 'avg', column: 'amount', windowMs: 600_000, lagSeconds: 30 }),
+      streamFeature('last_amount', { fn: 'last', column: 'amount', ttlSeconds: 86_400 }),
+    ],
+  }),
   'materialization-latest': planMaterialization({ feature: clicks, asOf, since }),
   'materialization-window': planMaterialization({ feature: avgAmount1h, asOf }),
   transformation: planTransformation(

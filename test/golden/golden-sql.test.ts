@@ -13,6 +13,7 @@ import { goldenPlans, type GoldenCase } from './golden-specs.js';
 import * as hostile from './hostile.golden.js';
 import * as materializationLatest from './materialization-latest.golden.js';
 import * as materializationWindow from './materialization-window.golden.js';
+import * as trainingSetStream from './training-set-stream.golden.js';
 import * as trainingSet from './training-set.golden.js';
 import * as transformation from './transformation.golden.js';
 
@@ -23,6 +24,7 @@ interface Golden {
 
 const goldens = {
   'training-set': trainingSet,
+  'training-set-stream': trainingSetStream,
   'materialization-latest': materializationLatest,
   'materialization-window': materializationWindow,
   transformation,
@@ -53,6 +55,7 @@ describe.each(Object.keys(goldens) as GoldenCase[])('golden SQL: %s', (name) => 
  */
 const parserGaps: Partial<Record<`${GoldenCase}/${Dialect}`, string>> = {
   'training-set/bigquery': 'window ORDER BY … NULLS LAST (BigQuery supports it)',
+  'training-set-stream/bigquery': 'window ORDER BY … NULLS LAST (BigQuery supports it)',
   'materialization-latest/bigquery': 'window ORDER BY … NULLS LAST (BigQuery supports it)',
   'hostile/bigquery': 'escaped backticks inside quoted identifiers',
   'hostile/postgres': 'doubled double quotes inside quoted aliases',
