@@ -141,8 +141,8 @@ export class CompileInputs {
   }
 
   /**
-   * A feature over a topic source as a training set reads it: the same window as its tiles, over the topic's
-   * offline copy (`offlineCopy` of the source). Undefined for a batch feature.
+   * A stream feature as a training set reads it: the same window as its tiles, over the topic's offline copy
+   * (`offlineCopy` of the source; a push-only source's own table or query by default). Undefined for a batch feature.
    */
   async streamFeature(stored: StoredResource, lagSeconds?: number): Promise<{ spec: StreamWindowFeatureSpec; provider: string } | undefined> {
     const def = stored.definition as FeatureDefinition;
@@ -150,14 +150,16 @@ export class CompileInputs {
     const { name, variant } = parseRef(def.source);
     const source = await this.#registry.get('source', name, variant).catch(() => undefined); // a transformation
     const sourceDef = source?.definition as SourceDefinition | undefined;
-    if (!source || sourceDef?.topic === undefined) return undefined;
+    // Served from tiles (see servesFromTiles): a topic source, or a push-only source whose own table holds its events.
+    if (!source || sourceDef?.fields === undefined) return undefined;
     const sourceRef = formatRef(source.name, source.variant);
-    if (!sourceDef.offlineCopy) throw new PermanentError(`feature ${ref} reads topic source ${sourceRef}, which names no offlineCopy; a training set reads a topic's events from their copy in a warehouse`);
-    const [copy, entity] = await Promise.all([this.readable(sourceDef.offlineCopy.source), this.entity(def.entity)]);
+    const copyRef = sourceDef.offlineCopy?.source ?? (sourceDef.topic === undefined ? sourceRef : undefined);
+    if (copyRef === undefined) throw new PermanentError(`feature ${ref} reads topic source ${sourceRef}, which names no offlineCopy; a training set reads a topic's events from their copy in a warehouse`);
+    const [copy, entity] = await Promise.all([this.readable(copyRef), this.entity(def.entity)]);
     const shape = streamFeatureShape(ref, def, entity.keys.map((k) => k.name), streamSourceSpec(sourceRef, sourceDef));
     const spec = streamFeatureOverCopy(shape, {
       source: { relation: copy.relation, timestampColumn: copy.timestampColumn },
-      ...(sourceDef.offlineCopy.orderColumns ? { orderColumns: sourceDef.offlineCopy.orderColumns } : {}),
+      ...(sourceDef.offlineCopy?.orderColumns ? { orderColumns: sourceDef.offlineCopy.orderColumns } : {}),
     });
     // The online read applies a ttl to `last` values only (an aggregation's served time is its window end).
     const ttlSeconds = def.ttl !== undefined && spec.fn === 'last' ? durationSeconds(def.ttl) : undefined;
