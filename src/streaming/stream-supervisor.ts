@@ -77,6 +77,7 @@ export class StreamSupervisor {
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #chain: Promise<void> = Promise.resolve();
   #pending: NodeJS.Timeout | null = null;
+  #pendingAt = 0;
   #rescan: NodeJS.Timeout | null = null;
   #unlisten: (() => Promise<void>) | null = null;
 
@@ -105,9 +106,18 @@ export class StreamSupervisor {
     this.#rescan.unref();
   }
 
-  /** Schedules a re-scan (debounced); returns at once. */
+  /**
+   * Schedules a re-scan (debounced); returns at once. An earlier request moves a later pending one forward: an apply
+   * must not wait for the back-off of a job that keeps failing.
+   */
   changed(delayMs = this.#debounceMs): void {
-    if (this.#state !== 'running' || this.#pending) return;
+    if (this.#state !== 'running') return;
+    const at = Date.now() + delayMs;
+    if (this.#pending) {
+      if (this.#pendingAt <= at) return;
+      clearTimeout(this.#pending);
+    }
+    this.#pendingAt = at;
     this.#pending = setTimeout(() => {
       this.#pending = null;
       void this.refresh();

@@ -15,6 +15,8 @@ import { createKafkaStreamProvider } from '../../adapters/kafka/index.js';
 import { clearRedisPrefix, createRedisPrefix, redisUrl, uniqueId } from '../support/services.js';
 import { startSecureKafkaBroker, type SecureKafkaBroker } from '../support/kafka-secure-broker.js';
 import { openTestTrellis, type TestTrellis } from '../support/trellis-harness.js';
+import { StreamRuntime } from '../../src/streaming/stream-runtime.js';
+import { StreamSupervisor } from '../../src/streaming/stream-supervisor.js';
 import { waitCaughtUp } from '../unit/streaming/stream-test-helpers.js';
 
 const prefix = createRedisPrefix('kafka-security');
@@ -78,7 +80,8 @@ async function until<T>(probe: () => Promise<T> | T, ok: (value: T) => boolean, 
 }
 
 async function caughtUp(source: string, provider: string, sourceTopic: string): Promise<void> {
-  const jobs = await until(() => t.streamSupervisor.jobs, (all) => all.some((j) => j.source === `${source}@default`), 30_000);
+  // A job whose provider failed before starts on the supervisor's next retry: up to its 30 s re-scan period.
+  const jobs = await until(() => t.streamSupervisor.jobs, (all) => all.some((j) => j.source === `${source}@default`), 60_000);
   const job = jobs.find((j) => j.source === `${source}@default`);
   expect(job, `no stream job for ${source}: ${JSON.stringify(jobs.map((j) => j.source))}`).toBeDefined();
   await waitCaughtUp(await t.streams.provider(`${provider}@default`), job!.groupId, sourceTopic);
@@ -226,6 +229,48 @@ describe('misconfigured providers: coded errors with the reason, no hang, no cra
     expect(res.statusCode, res.body).toBe(202);
     await caughtUp('rotated_clicks', 'rotated', rotatedTopic);
     expect(await readOnline('rotated_clicks', ['r0', 'r1'])).toEqual(expected(batch, ['r0', 'r1']));
+  }, 120_000);
+});
+
+describe('a stream supervisor with a job that keeps failing', () => {
+  it('logs the reason, and a source applied meanwhile starts at once (not after the failing job\'s back-off)', async () => {
+    // Its own instance without a coordinator, and a supervisor whose retry back-off (10 min) outlasts the test.
+    const own = await openTestTrellis('pglite', { coordinator: { enabled: false } });
+    const streams = new StreamRuntime(own.registry, { dataDir: null });
+    const warnings: { message: string; fields?: Record<string, unknown> }[] = [];
+    const supervisor = new StreamSupervisor({ registry: own.registry, streams, restartDelayMs: 600_000, rescanMs: 600_000, logger: { info: () => {}, warn: (message, fields) => warnings.push({ message, fields }) } });
+    const applyOwn = async (resources: object[]) => {
+      const res = await own.app.inject({ method: 'POST', url: '/v1/apply', headers: own.auth, payload: { resources } });
+      expect(res.statusCode, res.body).toBe(200);
+      supervisor.changed(); // what a Trellis instance does on apply
+    };
+    try {
+      const goodTopic = await broker.createTopic('after-failure');
+      await applyOwn([
+        { kind: 'provider', name: 'cache', type: 'redis', roles: ['online'], config: { url: redisUrl(), keyPrefix: prefix } },
+        { kind: 'entity', name: 'user', keys: [{ name: 'user_id', type: 'string' }] },
+        kafkaProvider('untrusted', { brokers: [broker.saslSsl], ssl: { ca: `file:${broker.otherCaFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${PASSWORD_VAR}` } }),
+        ...streamResources('untrusted_clicks', 'untrusted', topic),
+      ]);
+      await supervisor.start();
+      const failed = warnings.find((w) => w.message === 'stream supervisor: cannot start stream job');
+      expect(failed?.fields).toMatchObject({ source: 'untrusted_clicks@default', failures: 1 });
+      expect(String(failed?.fields?.error)).toMatch(/TLS handshake with broker 127\.0\.0\.1:\d+ failed: .*SELF_SIGNED_CERT_IN_CHAIN.*set ssl\.ca/);
+      expect(supervisor.jobs).toEqual([]);
+
+      await applyOwn([
+        kafkaProvider('trusted', { brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${PASSWORD_VAR}` } }),
+        ...streamResources('trusted_clicks', 'trusted', goodTopic),
+      ]);
+      const jobs = await until(() => supervisor.jobs, (all) => all.length > 0, 30_000);
+      expect(jobs.map((j) => j.source)).toEqual(['trusted_clicks@default']);
+      // The failing job was retried by that re-scan too, and failed again with the same reason.
+      expect(warnings.filter((w) => w.message === 'stream supervisor: cannot start stream job').map((w) => w.fields?.failures)).toEqual([1, 2]);
+    } finally {
+      await supervisor.stop();
+      await streams.close();
+      await own.close();
+    }
   }, 90_000);
 });
 
