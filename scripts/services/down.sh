@@ -42,4 +42,6 @@ else
   echo "[postgres] not running"
 fi
 
+bash "$(dirname "${BASH_SOURCE[0]}")/schema-registry.sh" stop || status=1
+
 exit $status

@@ -5,7 +5,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 start=$SECONDS
-services=(postgres redis kafka)
+services=(postgres redis kafka schema-registry)
 declare -A pids
 
 for s in "${services[@]}"; do

@@ -6,7 +6,7 @@
  *
  * - TRELLIS_TEST_SERVICES=skip-start: don't run up.sh, only check the services are reachable.
  * - TRELLIS_TEST_PG_URL / TRELLIS_TEST_REDIS_URL / TRELLIS_TEST_KAFKA_BROKERS /
- *   TRELLIS_TEST_FAKESNOW_URL / TRELLIS_TEST_BIGQUERY_URL, when already set, are used instead of the
+ *   TRELLIS_TEST_FAKESNOW_URL / TRELLIS_TEST_BIGQUERY_URL / TRELLIS_TEST_SCHEMA_REGISTRY_URL, when already set, are used instead of the
  *   defaults (to point the tests at services of your own).
  * - TRELLIS_SERVICES_TIMEOUT_MS: limit for up.sh (default 15 minutes: a cold machine installs
  *   packages and downloads the Kafka jars first).
@@ -31,6 +31,8 @@ declare module 'vitest' {
     trellisFakesnowUrl: string;
     /** The BigQuery REST emulator (the client's `apiEndpoint`), e.g. http://127.0.0.1:59050. */
     trellisBigQueryUrl: string;
+    /** A Confluent-compatible schema registry API (Apicurio's ccompat), e.g. http://127.0.0.1:58081/apis/ccompat/v7. */
+    trellisSchemaRegistryUrl: string;
   }
 }
 
@@ -40,6 +42,7 @@ const DEFAULTS = {
   TRELLIS_TEST_KAFKA_BROKERS: '127.0.0.1:59092',
   TRELLIS_TEST_FAKESNOW_URL: 'http://127.0.0.1:58080',
   TRELLIS_TEST_BIGQUERY_URL: 'http://127.0.0.1:59050',
+  TRELLIS_TEST_SCHEMA_REGISTRY_URL: 'http://127.0.0.1:58081/apis/ccompat/v7',
 } as const;
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -58,6 +61,7 @@ export default async function setup(project: TestProject): Promise<void> {
   const kafkaBrokers = process.env.TRELLIS_TEST_KAFKA_BROKERS || DEFAULTS.TRELLIS_TEST_KAFKA_BROKERS;
   const fakesnowUrl = process.env.TRELLIS_TEST_FAKESNOW_URL || DEFAULTS.TRELLIS_TEST_FAKESNOW_URL;
   const bigQueryUrl = process.env.TRELLIS_TEST_BIGQUERY_URL || DEFAULTS.TRELLIS_TEST_BIGQUERY_URL;
+  const schemaRegistryUrl = process.env.TRELLIS_TEST_SCHEMA_REGISTRY_URL || DEFAULTS.TRELLIS_TEST_SCHEMA_REGISTRY_URL;
 
   const hint = skipStart ? ' (TRELLIS_TEST_SERVICES=skip-start is set: start them with `bash scripts/services/up.sh`)' : '';
   const results = await Promise.allSettled([
@@ -66,6 +70,7 @@ export default async function setup(project: TestProject): Promise<void> {
     checkKafka(kafkaBrokers),
     checkFakesnow(fakesnowUrl),
     checkBigQueryEmulator(bigQueryUrl),
+    checkSchemaRegistry(schemaRegistryUrl),
   ]);
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [errorMessage(r.reason)] : []));
   if (failures.length > 0) {
@@ -77,6 +82,7 @@ export default async function setup(project: TestProject): Promise<void> {
   process.env.TRELLIS_TEST_KAFKA_BROKERS = kafkaBrokers;
   process.env.TRELLIS_TEST_FAKESNOW_URL = fakesnowUrl;
   process.env.TRELLIS_TEST_BIGQUERY_URL = bigQueryUrl;
+  process.env.TRELLIS_TEST_SCHEMA_REGISTRY_URL = schemaRegistryUrl;
   // kafkajs prints a warning about its v2 default partitioner on every producer otherwise.
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   project.provide('trellisPgUrl', pgUrl);
@@ -84,6 +90,7 @@ export default async function setup(project: TestProject): Promise<void> {
   project.provide('trellisKafkaBrokers', kafkaBrokers);
   project.provide('trellisFakesnowUrl', fakesnowUrl);
   project.provide('trellisBigQueryUrl', bigQueryUrl);
+  project.provide('trellisSchemaRegistryUrl', schemaRegistryUrl);
 }
 
 /** Runs up.sh, streaming its output; rejects with the tail of that output on failure or timeout. */
@@ -234,6 +241,15 @@ function checkBigQueryEmulator(url: string): Promise<void> {
     });
     const body = (await response.json()) as { rows?: { f: { v: unknown }[] }[] };
     if (!response.ok || body.rows?.[0]?.f[0]?.v !== '1') throw new Error(`SELECT 1 answered HTTP ${response.status}: ${JSON.stringify(body).slice(0, 300)}`);
+  });
+}
+
+/** The schema registry lists its subjects (the Confluent API's `GET /subjects`). */
+function checkSchemaRegistry(url: string): Promise<void> {
+  return withRetry(`schema registry at ${url}`, async () => {
+    const response = await fetch(`${url.replace(/\/+$/, '')}/subjects`, { signal: AbortSignal.timeout(5_000) });
+    const body = (await response.json()) as unknown;
+    if (!response.ok || !Array.isArray(body)) throw new Error(`GET /subjects answered HTTP ${response.status}: ${JSON.stringify(body).slice(0, 300)}`);
   });
 }
 

@@ -18,7 +18,7 @@ import { inject } from 'vitest';
 // Brings in the ProvidedContext augmentation (types only).
 import type {} from '../setup/global-setup.js';
 
-type ProvidedKey = 'trellisPgUrl' | 'trellisRedisUrl' | 'trellisKafkaBrokers';
+type ProvidedKey = 'trellisPgUrl' | 'trellisRedisUrl' | 'trellisKafkaBrokers' | 'trellisSchemaRegistryUrl';
 
 function setting(key: ProvidedKey, envName: string): string {
   let value: string | undefined;
@@ -54,6 +54,11 @@ export function kafkaBrokers(): string[] {
     .split(',')
     .map((b) => b.trim())
     .filter((b) => b.length > 0);
+}
+
+/** The Confluent-compatible API of the test schema registry, e.g. http://127.0.0.1:58081/apis/ccompat/v7. */
+export function schemaRegistryUrl(): string {
+  return setting('trellisSchemaRegistryUrl', 'TRELLIS_TEST_SCHEMA_REGISTRY_URL');
 }
 
 /** A short random lower-case id, safe in database names, Redis keys, topic and group names. */
