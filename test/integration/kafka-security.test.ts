@@ -3,9 +3,10 @@
  * a Trellis instance applies kafka providers with `ssl: { ca: file:… }` and `sasl: { …, password: env:… }` (SASL_SSL +
  * SCRAM-SHA-512), SASL_PLAINTEXT + PLAIN and mutual TLS (`ssl.cert`/`ssl.key` as file references); events pushed with
  * POST /v1/push/{source} and produced by a client of the test are served exactly at POST /v1/features/online. The
- * failures a user hits — a wrong password, a CA that did not sign the broker, an unset env secret — answer the push
- * with a coded 503 naming the provider and the reason, in well under a connection-retry cycle; their consumer groups
- * fail to start, are retried by the supervisor, and neither crash the process nor disturb the working sources.
+ * failures a user hits — a wrong password, a CA that did not sign the broker, an unset env secret, a bad mechanism —
+ * answer the push with a coded 503 naming the provider and the reason, in well under a connection-retry cycle; their
+ * consumer groups fail to start, are retried by the supervisor (an unhandled rejection would fail this file), and
+ * neither crash the process nor disturb the working sources.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -93,6 +94,7 @@ const events = (users: readonly string[], count: number): Event[] =>
 
 beforeAll(async () => {
   broker = await startSecureKafkaBroker();
+  expect(await startSecureKafkaBroker()).toBe(broker); // started once per process
   process.env[PASSWORD_VAR] = broker.password;
   process.env[WRONG_VAR] = `${broker.password}-not`;
   delete process.env[UNSET_VAR];
@@ -167,6 +169,7 @@ describe('misconfigured providers: coded errors with the reason, no hang, no cra
     { provider: 'wrong_password', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${WRONG_VAR}` } }), reason: /SCRAM SHA512 authentication failed.*check sasl\.username, sasl\.password/ },
     { provider: 'unknown_ca', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.otherCaFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${PASSWORD_VAR}` } }), reason: /TLS handshake with broker 127\.0\.0\.1:\d+ failed: self-signed certificate in certificate chain \(SELF_SIGNED_CERT_IN_CHAIN\): .*set ssl\.ca/ },
     { provider: 'unset_secret', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${UNSET_VAR}` } }), reason: new RegExp(`environment variable ${UNSET_VAR} \\(referenced at /config/sasl/password\\) is not set`) },
+    { provider: 'bad_mechanism', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: 'gssapi', username: broker.username, password: `env:${PASSWORD_VAR}` } }), reason: /kafka provider config sasl\.mechanism: expected plain, scram-sha-256 or scram-sha-512/ },
   ];
 
   beforeAll(async () => {

@@ -12,7 +12,7 @@
  * storage-format time (`--add-scram`), the PLAIN ones are in the listener's JAAS config. Jars and classpath come
  * from scripts/services/kafka-jars.sh (the cache the shared broker uses). {@link startSecureKafkaBroker} is
  * idempotent within a process (a second call returns the same broker until it is disposed); a broker that cannot
- * start fails with its log tail. Only the process started here is ever stopped, by its own pid; it is also killed
+ * start fails with its log tail (never a skip), its directory kept. Only the process started here is ever stopped, by its own pid; it is also killed
  * when the test process exits.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -62,7 +62,8 @@ let current: Promise<SecureKafkaBroker> | undefined;
 
 /** Starts the secured broker, or returns the one this process already started. */
 export function startSecureKafkaBroker(): Promise<SecureKafkaBroker> {
-  current ??= start();
+  // The spare ports are free when chosen; if another process took one before the broker bound it, start again.
+  current ??= start().catch((error: Error) => (/BindException|Address already in use/.test(error.message) ? start() : Promise.reject(error)));
   current.catch(() => (current = undefined));
   return current;
 }
@@ -230,6 +231,7 @@ group.initial.rebalance.delay.ms=0
     },
     logTail,
     async dispose() {
+      if (current !== undefined && (await current.catch(() => undefined)) === broker) current = undefined;
       await stop();
       await rm(dir, { recursive: true, force: true });
     },
@@ -240,6 +242,7 @@ group.initial.rebalance.delay.ms=0
   const fail = async (reason: string): Promise<never> => {
     const tail = await logTail();
     await stop();
+    // The directory stays for inspection (the full log, the config).
     throw new Error(`the secured Kafka broker (${dir}) ${reason}\n---- last lines of ${logFile} ----\n${tail}`);
   };
   for (;;) {
