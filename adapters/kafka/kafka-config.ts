@@ -1,6 +1,8 @@
 /**
- * The kafka provider's config: `{ brokers, clientId?, ssl?, sasl?, connectionTimeoutMs?, requestTimeoutMs? }`.
- * Secrets (`sasl.password`, `ssl.key`) arrive resolved: the registry stores them as `env:NAME` / `file:/path`
+ * The kafka provider's config: `{ brokers, clientId?, ssl?, sasl?, connectionTimeoutMs?, requestTimeoutMs?, schemaRegistry? }`.
+ * `schemaRegistry { url, username?, password?, timeoutMs? }`: the Confluent-compatible schema registry that sources with
+ * `format: avro` read their schemas from (src/streaming/avro-schema-registry.ts).
+ * Secrets (`sasl.password`, `ssl.key`, `schemaRegistry.password`) arrive resolved: the registry stores them as `env:NAME` / `file:/path`
  * references and the caller resolves them before calling the factory. Options, TLS/SASL set-ups and how failures
  * are reported: README.md in this directory.
  *
@@ -23,6 +25,7 @@ export interface KafkaProviderConfig {
   readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
   readonly connectionTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly schemaRegistry?: { readonly url: string; readonly username?: string; readonly password?: string; readonly timeoutMs: number };
 }
 
 const fail = (key: string, reason: string): never => {
@@ -61,6 +64,18 @@ export function parseKafkaConfig(raw: Readonly<Record<string, unknown>>): KafkaP
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(key, 'expected a positive integer of ms');
     return v as number;
   };
+  let schemaRegistry: KafkaProviderConfig['schemaRegistry'];
+  if (raw.schemaRegistry !== undefined) {
+    const r = raw.schemaRegistry as Record<string, unknown> | null;
+    if (!r || typeof r !== 'object' || Array.isArray(r)) fail('schemaRegistry', 'expected { url, username?, password?, timeoutMs? }');
+    if (typeof r!.url !== 'string' || !/^https?:\/\/[^\s/]+/.test(r!.url)) fail('schemaRegistry.url', 'expected an http(s) URL');
+    if ((r!.username === undefined) !== (r!.password === undefined)) fail('schemaRegistry.username', 'give username and password together (basic auth)');
+    if (r!.username !== undefined && typeof r!.username !== 'string') fail('schemaRegistry.username', 'expected a string');
+    if (r!.password !== undefined && typeof r!.password !== 'string') fail('schemaRegistry.password', 'expected a (resolved) string');
+    const timeoutMs = r!.timeoutMs ?? 5000;
+    if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) fail('schemaRegistry.timeoutMs', 'expected a positive integer of ms');
+    schemaRegistry = Object.freeze({ url: r!.url as string, ...(r!.username !== undefined ? { username: r!.username as string, password: r!.password as string } : {}), timeoutMs: timeoutMs as number });
+  }
   return Object.freeze({
     brokers: Object.freeze([...(brokers as string[])]),
     clientId: clientId as string,
@@ -68,5 +83,6 @@ export function parseKafkaConfig(raw: Readonly<Record<string, unknown>>): KafkaP
     ...(sasl !== undefined ? { sasl } : {}),
     connectionTimeoutMs: ms('connectionTimeoutMs', 3000),
     requestTimeoutMs: ms('requestTimeoutMs', 30_000),
+    ...(schemaRegistry !== undefined ? { schemaRegistry } : {}),
   });
 }
