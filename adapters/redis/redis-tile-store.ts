@@ -51,6 +51,22 @@ return 1`;
 const TILE_SHA = createHash('sha1').update(REDIS_TILE_SCRIPT).digest('hex');
 const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith('NOSCRIPT');
 
+/**
+ * Cluster hash-tag buckets per feature (part of the key layout: changing it orphans stored tiles). 256 keeps a
+ * batch to ≤ 256 script calls while a feature's keys still spread over 256 slots.
+ */
+const TILE_BUCKETS = 256;
+
+/** FNV-1a of the encoded entity key, mod TILE_BUCKETS. */
+function tileBucket(encodedKey: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < encodedKey.length; i++) h = Math.imul(h ^ encodedKey.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % TILE_BUCKETS;
+}
+
+/** Calls answered with these were not run (slot moved, node failing over, script cache empty): safe to re-send. */
+const RESEND = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|NOSCRIPT) /;
+
 /** Events of one key per script call (bounded by Lua's unpack limit: 2 fields per event are read at once). */
 const MAX_EVENTS_PER_KEY = 1000;
 /** Events per script call: a call blocks Redis while it runs, so many keys are cut into several calls. */
@@ -69,6 +85,14 @@ interface ClusterCalls {
   unlink(keys: readonly string[]): Promise<number>;
 }
 
+/** An explicit Cluster pipeline (all its commands on one node), called with array arguments. */
+interface ClusterPipeline {
+  evalsha(sha: string, args: readonly (string | number)[]): void;
+  hmget(key: string, fields: readonly string[]): void;
+  unlink(keys: readonly string[]): void;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
 /** One script call: its keys (one slot on Cluster), its arguments after the head, and the event indexes in script order. */
 interface TileCall {
   readonly keys: string[];
@@ -77,15 +101,15 @@ interface TileCall {
 }
 
 /**
- * Tiles on Redis: one hash per (feature, entity key) — `<prefix>tile:<feature>:{<encoded key>}` — with a field per
- * tile (`t:<start>`, the partial's text form), a field per (tile, partition) holding the highest applied offset
- * (`o:<start>:<partition>`) and `max` / `min` (newest / oldest tile). One Lua script call applies the events of up to
- * `writeChunkKeys` keys (one HMGET and one HSET per key), skipping replays, reporting pre-combined runs that straddle
- * an applied offset, and dropping expired tiles. Standalone: all calls of a batch in one pipeline. Cluster: the
- * `{…}` hash tag puts a key in the slot of its entity row; calls are cut per slot (a script may only touch one) and
- * auto-pipelined per node. The fencing offsets live in the hash they fence, so every key's update stays atomic and
- * replay-safe whichever call carries it. The key expires `window + tile + lateness + ttlSlackMs` after its last
- * write, which assumes event time follows wall-clock time. Layout and Cluster notes: README.md ("Stream tiles").
+ * Tiles on Redis: one hash per (feature, entity key) — `<prefix>tile:<feature>:<encoded key>`, on Cluster
+ * `<prefix>tile:<feature>:{<feature>/<bucket>}<encoded key>` — with a field per tile (`t:<start>`, the partial's text
+ * form), a field per (tile, partition) holding the highest applied offset (`o:<start>:<partition>`) and `max` / `min`
+ * (newest / oldest tile). One Lua script call applies the events of up to `writeChunkKeys` keys (one HMGET and one
+ * HSET per key), skipping replays, reporting pre-combined runs that straddle an applied offset, and dropping expired
+ * tiles. Standalone: all calls of a batch in one pipeline. Cluster: calls are cut per slot (a script may only touch
+ * one) and sent in one pipeline per node. The fencing offsets live in the hash they fence, so every key's update
+ * stays atomic and replay-safe whichever call carries it. The key expires `window + tile + lateness + ttlSlackMs`
+ * after its last write, which assumes event time follows wall-clock time. Layout and Cluster: README.md ("Stream tiles").
  */
 export class RedisTileStore implements TileStore {
   readonly kind = TILE_STORE_KIND;
@@ -124,8 +148,8 @@ export class RedisTileStore implements TileStore {
       let client: Redis | Cluster;
       if (nodes === undefined) client = new Redis(options.url as string, connection);
       else {
+        // No auto-pipelining: batches go in explicit pipelines per node (see #perNode), single commands alone.
         const clusterOptions: ClusterOptions = {
-          enableAutoPipelining: true,
           clusterRetryStrategy: retryStrategy,
           redisOptions: { ...connection, username: options.username, password: options.password },
         };
@@ -141,9 +165,13 @@ export class RedisTileStore implements TileStore {
     this.#writer = connect(this.#writeTimeoutMs);
   }
 
-  /** The tile hash of one (feature, encoded entity key); the hash tag is the entity row's (redis-key-layout.ts). */
+  /**
+   * The tile hash of one (feature, encoded entity key). Cluster: the hash tag `{<feature>/<bucket>}` puts a feature's
+   * keys into TILE_BUCKETS slots, so a batch needs at most that many script calls (one per slot).
+   */
   #key(feature: string, encodedKey: string): string {
-    return `${this.#prefix}tile:${feature}:{${encodedKey}}`;
+    if (!this.#cluster) return `${this.#prefix}tile:${feature}:${encodedKey}`;
+    return `${this.#prefix}tile:${feature}:{${feature}/${tileBucket(encodedKey)}}${encodedKey}`;
   }
 
   async applyEvents(feature: TileFeature, events: readonly TileEvent[]): Promise<TileApplyResult> {
@@ -212,7 +240,7 @@ export class RedisTileStore implements TileStore {
   }
 
   /**
-   * Cluster: one group per hash slot, all calls at once (ioredis auto-pipelines them per node). A key with more than
+   * Cluster: one group per hash slot, all calls at once (one pipeline per node). A key with more than
    * MAX_EVENTS_PER_KEY events needs several calls in order; those go in rounds (round r holds every key's r-th
    * segment), each round sent after the previous one succeeded, so a later segment can never land before an earlier
    * one (its offsets would fence the earlier one out as a replay). Calls of one round touch distinct keys.
@@ -228,23 +256,72 @@ export class RedisTileStore implements TileStore {
         group.push([key, indexes.slice(from, from + MAX_EVENTS_PER_KEY)]);
       }
     }
-    const conn = this.#writer as unknown as ClusterCalls;
     const calls: TileCall[] = [];
     const results: number[][] = [];
     for (const bySlot of rounds) {
       const round = this.#cut(events, bySlot.values());
-      const replies = await this.#run(this.#writeTimeoutMs, () =>
-        Promise.all(
-          round.map((call) => {
-            const args = [call.keys.length, ...call.keys, ...head, ...call.args];
-            return conn.evalsha(TILE_SHA, args).catch((error: unknown) => (isNoScript(error) ? conn.eval(REDIS_TILE_SCRIPT, args) : Promise.reject(error)));
-          }),
-        ),
-      );
+      const replies = await this.#run(this.#writeTimeoutMs, () => this.#evalPerNode(round.map((call) => [call.keys.length, ...call.keys, ...head, ...call.args])));
       calls.push(...round);
       results.push(...replies);
     }
     return [calls, results];
+  }
+
+  /**
+   * Independent script calls (each within one slot; args start with the key count) on a Cluster, one pipeline per
+   * node; EVAL after NOSCRIPT.
+   */
+  #evalPerNode(calls: readonly (string | number)[][]): Promise<number[][]> {
+    const conn = this.#writer as unknown as ClusterCalls;
+    return this.#perNode(
+      this.#writer as Cluster,
+      calls.map((args) => args[1] as string),
+      (pipeline, i) => pipeline.evalsha(TILE_SHA, calls[i]!),
+      (i) => conn.evalsha(TILE_SHA, calls[i]!).catch((error: unknown) => (isNoScript(error) ? conn.eval(REDIS_TILE_SCRIPT, calls[i]!) : Promise.reject(error))),
+    );
+  }
+
+  /**
+   * Cluster: one command per item (`keys[i]` names its slot), sent in one explicit pipeline per node by ioredis's slot
+   * map, nodes in parallel. A command answered with a redirection (stale slot map), TRYAGAIN, CLUSTERDOWN or NOSCRIPT
+   * was not run; it is re-sent alone through `alone`, which ioredis routes itself, following redirections and
+   * refreshing its slot map. (ioredis's own auto-pipelines only retry a pipeline whose errors are all the same, so a
+   * stale map would fail a batch spanning several moved slots.)
+   */
+  async #perNode<T>(cluster: Cluster, keys: readonly string[], add: (pipeline: ClusterPipeline, i: number) => void, alone: (i: number) => Promise<T>): Promise<T[]> {
+    const results = new Array<T>(keys.length);
+    const byNode = new Map<string, number[]>();
+    const single: Promise<void>[] = [];
+    keys.forEach((key, i) => {
+      const node = cluster.slots[redisHashSlot(key)]?.join(',');
+      if (node === undefined) single.push(alone(i).then((r) => void (results[i] = r)));
+      else if (byNode.has(node)) byNode.get(node)!.push(i);
+      else byNode.set(node, [i]);
+    });
+    const resend = (i: number) => (error: unknown) => (error instanceof Error && RESEND.test(error.message) ? alone(i) : Promise.reject(error));
+    await Promise.all([
+      ...single,
+      ...[...byNode.values()].map(async (members) => {
+        const pipeline = cluster.pipeline() as unknown as ClusterPipeline;
+        for (const i of members) add(pipeline, i);
+        const replies = await pipeline.exec().catch((error: unknown) => {
+          // Refused before sending: ioredis's own node groups disagree with its slot map while it refreshes it.
+          if (error instanceof Error && error.message.startsWith('All keys in the pipeline')) return null;
+          throw error;
+        });
+        if (!replies) {
+          await Promise.all(members.map(async (i) => void (results[i] = await alone(i))));
+          return;
+        }
+        await Promise.all(
+          replies.map(async ([error, value], j) => {
+            const i = members[j]!;
+            results[i] = error ? await resend(i)(error) : (value as T);
+          }),
+        );
+      }),
+    ]);
+    return results;
   }
 
   async readTiles(feature: TileFeature, keys: readonly (readonly EntityKeyValue[])[], fromTile: number, toTile: number): Promise<StoredTile[][]> {
@@ -258,9 +335,11 @@ export class RedisTileStore implements TileStore {
     const hashes = keys.map((key) => this.#key(feature.id, encodeEntityKey(key)));
     let results: (string | null)[][];
     if (this.#cluster) {
-      // One HMGET per key; ioredis auto-pipelines them per node, so keys on different nodes are read in parallel.
+      // One HMGET per key, one pipeline per node: keys on different nodes are read in parallel.
       const conn = this.#client as unknown as ClusterCalls;
-      results = await this.#run(this.#readTimeoutMs, () => Promise.all(hashes.map((hash) => conn.hmget(hash, fields))));
+      results = await this.#run(this.#readTimeoutMs, () =>
+        this.#perNode(this.#client as Cluster, hashes, (pipeline, i) => pipeline.hmget(hashes[i]!, fields), (i) => conn.hmget(hashes[i]!, fields)),
+      );
     } else {
       const pipeline = (this.#client as Redis).pipeline();
       for (const hash of hashes) pipeline.hmget(hash, ...fields);
@@ -302,8 +381,11 @@ export class RedisTileStore implements TileStore {
       if (group) group.push(hash);
       else bySlot.set(slot, [hash]);
     }
+    const groups = [...bySlot.values()];
     const conn = this.#client as unknown as ClusterCalls;
-    const counts = await this.#run(this.#readTimeoutMs, () => Promise.all([...bySlot.values()].map((group) => conn.unlink(group))));
+    const counts = await this.#run(this.#readTimeoutMs, () =>
+      this.#perNode(this.#client as Cluster, groups.map((g) => g[0]!), (pipeline, g) => pipeline.unlink(groups[g]!), (g) => conn.unlink(groups[g]!)),
+    );
     return counts.reduce((a, b) => a + b, 0);
   }
 
