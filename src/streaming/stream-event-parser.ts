@@ -1,4 +1,4 @@
-import type { StreamField, StreamSourceSpec } from './stream-job.js';
+import { fieldPath, type StreamField, type StreamSourceSpec } from './stream-job.js';
 
 /** A parsed event: field values by name (nulls for absent optional fields) and its event time, epoch ms. */
 export interface ParsedStreamEvent {
@@ -49,7 +49,7 @@ function checkField(field: StreamField, value: unknown): { ok: true; value: stri
 const kindOf = (value: unknown): string => (Array.isArray(value) ? 'array' : typeof value === 'number' && !Number.isFinite(value) ? String(value) : typeof value);
 
 /** How to read one field of an event: the pointer reported in problems and the member names to follow. */
-interface FieldReader {
+export interface FieldReader {
   readonly pointer: string;
   readonly steps: readonly string[];
 }
@@ -57,11 +57,11 @@ interface FieldReader {
 const readers = new WeakMap<readonly StreamField[], readonly FieldReader[]>();
 
 /** Field readers of a source, built once per `fields` array (the hot path reads every field of every event). */
-function fieldReaders(fields: readonly StreamField[]): readonly FieldReader[] {
+export function fieldReaders(fields: readonly StreamField[]): readonly FieldReader[] {
   let cached = readers.get(fields);
   if (!cached) {
     cached = fields.map((field) => {
-      const pointer = field.path ?? `/${field.name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+      const pointer = fieldPath(field);
       // RFC 6901: split on '/', then ~1 → '/' and ~0 → '~' (in that order).
       return { pointer, steps: pointer.slice(1).split('/').map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~')) };
     });
@@ -117,9 +117,24 @@ export function parseStreamEvent(source: StreamSourceSpec, raw: unknown, require
   return { ok: true, event: { values, eventTs } };
 }
 
-/** Parses a message value (UTF-8 JSON) of a topic; malformed JSON is a problem at pointer ''. */
-export function parseStreamMessage(source: StreamSourceSpec, value: Buffer | null, required?: ReadonlySet<string>): StreamParseResult {
+/**
+ * Turns a message value of a non-JSON source into an event record (e.g. Avro through a schema registry:
+ * src/streaming/avro-schema-registry.ts); a value it cannot read is a problem at pointer '' with its reason.
+ */
+export interface StreamValueDecoder {
+  decode(value: Buffer): { readonly ok: true; readonly record: unknown } | { readonly ok: false; readonly reason: string };
+}
+
+/**
+ * Parses a message value of a topic: UTF-8 JSON, or what `decoder` reads (an Avro source); malformed JSON or a value
+ * the decoder cannot read is a problem at pointer ''. The record then goes through the same field checks.
+ */
+export function parseStreamMessage(source: StreamSourceSpec, value: Buffer | null, required?: ReadonlySet<string>, decoder?: StreamValueDecoder): StreamParseResult {
   if (value === null) return { ok: false, problem: { pointer: '', reason: 'empty message (tombstone)' } };
+  if (decoder) {
+    const decoded = decoder.decode(value);
+    return decoded.ok ? parseStreamEvent(source, decoded.record, required) : { ok: false, problem: { pointer: '', reason: decoded.reason } };
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(value.toString('utf8'));

@@ -13,6 +13,11 @@ export interface StreamField {
   readonly path?: string;
 }
 
+/** Where a field is read in an event: its `path`, or the JSON pointer of the top-level member of its name. */
+export function fieldPath(field: StreamField): string {
+  return field.path ?? `/${field.name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+}
+
 /** A stream source as workers and the push API use it. */
 export interface StreamSourceSpec {
   /** `name@variant`. */
@@ -21,6 +26,8 @@ export interface StreamSourceSpec {
   readonly provider: string;
   /** Kafka topic; null for a push-only source (no topic: pushes write tiles directly). */
   readonly topic: string | null;
+  /** Message values: JSON (absent or 'json'), or Avro in the schema registry wire format. */
+  readonly format?: 'json' | 'avro';
   readonly fields: readonly StreamField[];
   /** The field holding the event time (epoch ms number or ISO-8601 text). */
   readonly timestampField: string;
@@ -54,6 +61,7 @@ export function streamSourceSpec(id: string, def: SourceDefinition): StreamSourc
     id,
     provider: def.provider,
     topic: def.topic ?? null,
+    format: def.format ?? 'json',
     fields: def.fields,
     timestampField: def.timestampColumn,
     allowedLatenessMs: ms(def.allowedLateness),

@@ -147,6 +147,17 @@ describe('training sets over stream features', () => {
     expect(ok.statusCode, ok.body).toBe(200);
     const lineage = await t.app.inject({ method: 'GET', url: '/v1/source/clicks/default', headers: t.auth });
     expect(lineage.json().upstream).toContainEqual({ kind: 'source', name: 'clicks_copy', variant: 'default' });
+    // Discovery: the stream source links to its copy over GraphQL, with its fields and where they are read.
+    const query = '{ resource(kind: SOURCE, name: "clicks") { ... on Source { topic offlineCopy { name table } offlineCopyOrderColumns fields { name type path } } } }';
+    const gql = await t.app.inject({ method: 'POST', url: '/graphql', headers: t.auth, payload: { query } });
+    expect(gql.json()).toEqual({
+      data: {
+        resource: {
+          topic, offlineCopy: { name: 'clicks_copy', table: 'clicks_copy' }, offlineCopyOrderColumns: ['kafka_partition', 'kafka_offset'],
+          fields: [{ name: 'user_id', type: 'string', path: '/user_id' }, { name: 'amount', type: 'int', path: '/amount' }, { name: 'ts', type: 'timestamp', path: '/ts' }],
+        },
+      },
+    });
 
     // Random events of the last 90 minutes, produced to two partitions; the same events land in the copy.
     const now = Date.now();

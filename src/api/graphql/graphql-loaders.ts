@@ -55,6 +55,7 @@ export const graphqlLoaders: MercuriusLoaders<GraphqlContext> = {
   [typeNames.source]: {
     ...common,
     features: downstreamOfKind('feature'),
+    offlineCopy: perNode((node, _p, ctx) => (node.definition.kind === 'source' && node.definition.offlineCopy ? referenced(ctx.batch, 'source', node.definition.offlineCopy.source) : null)),
   },
   [typeNames.transformation]: {
     ...common,

@@ -4,6 +4,7 @@ import { TrellisError, notFound } from '../../errors/trellis-error.js';
 import type { RunRecord, SearchOptions } from '../../registry/registry-queries.js';
 import { formatRef, idKey, type ResourceId } from '../../registry/resource-ref.js';
 import type { ResourceKind } from '../../registry/resource-schemas.js';
+import { fieldPath } from '../../streaming/stream-job.js';
 import type { GraphqlContext } from './graphql-context.js';
 import { scalarResolvers } from './graphql-scalars.js';
 import { affectedOfKinds, resolveImpact, type Impact } from './impact-resolver.js';
@@ -128,7 +129,15 @@ export const graphqlResolvers = {
     ...resourceFields,
     keys: (node: ResourceNode) => def<{ keys: { name: string; type: string }[] }>(node).keys.map((k) => ({ name: k.name, valueType: k.type })),
   },
-  [typeNames.source]: { ...resourceFields, ...fieldsFromDefinition('table', 'query', 'topic', 'timestampColumn', 'createdTimestampColumn') },
+  [typeNames.source]: {
+    ...resourceFields,
+    ...fieldsFromDefinition('table', 'query', 'topic', 'timestampColumn', 'createdTimestampColumn', 'allowedLateness'),
+    fields: (node: ResourceNode) =>
+      node.definition.kind === 'source' && node.definition.fields
+        ? node.definition.fields.map((f) => ({ name: f.name, type: f.type, path: fieldPath(f) }))
+        : null,
+    offlineCopyOrderColumns: (node: ResourceNode) => (node.definition.kind === 'source' ? (node.definition.offlineCopy?.orderColumns ?? null) : null),
+  },
   [typeNames.transformation]: {
     ...resourceFields,
     ...fieldsFromDefinition('sql', 'timestampColumn', 'createdTimestampColumn', 'schedule'),

@@ -166,8 +166,25 @@ ${resourceFields('Source')}
   "Event-time column (always set for sources; nullable so that fragments on several kinds can select it)."
   timestampColumn: String
   createdTimestampColumn: String
+  "Stream sources: the fields of an event and where each is read."
+  fields: [StreamField!]
+  "Stream sources: how late an event may arrive and still count."
+  allowedLateness: String
+  "Stream sources: the table or query source holding a copy of the events (training sets read it)."
+  offlineCopy: Source
+  "Stream sources: the copy's tie-break columns of last (after the event time), e.g. the Kafka partition and offset."
+  offlineCopyOrderColumns: [String!]
   "Features read from this source."
   features: [Feature!]!
+}
+
+"A field of a stream source's events."
+type StreamField {
+  name: String!
+  "Value type: string, int, float, bool, timestamp or float_list."
+  type: String!
+  "JSON pointer to the field in an event."
+  path: String!
 }
 
 "SQL over other sources, materialized as a table in the same provider."
