@@ -63,18 +63,9 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$DIR/data
-num.partitions=1
+$(cat "$(dirname "${BASH_SOURCE[0]}")/kafka-single-node.properties")
 auto.create.topics.enable=true
 delete.topic.enable=true
-offsets.topic.replication.factor=1
-# The default of 50 partitions makes the first consumer group wait for 50 leaders.
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=8
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 log.segment.bytes=16777216
 EOF

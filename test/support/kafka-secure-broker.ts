@@ -10,7 +10,8 @@
  * The TLS material (a CA, the broker's PKCS12 keystore with an IP SAN for 127.0.0.1, a client certificate, and a
  * second CA nobody trusts) is generated with `openssl` into a temp directory; the SCRAM credentials are written at
  * storage-format time (`--add-scram`), the PLAIN ones are in the listener's JAAS config. Jars and classpath come
- * from scripts/services/kafka-jars.sh (the cache the shared broker uses). {@link startSecureKafkaBroker} is
+ * from scripts/services/kafka-jars.sh (the cache the shared broker uses), the single-node settings from
+ * scripts/services/kafka-single-node.properties. {@link startSecureKafkaBroker} is
  * idempotent within a process (a second call returns the same broker until it is disposed); a broker that cannot
  * start fails with its log tail (never a skip), its directory kept. Only the process started here is ever stopped, by its own pid; it is also killed
  * when the test process exits.
@@ -30,6 +31,7 @@ import { sparePort } from '../unit/online/redis-server-process.js';
 
 const run = promisify(execFile);
 const jarsScript = fileURLToPath(new URL('../../scripts/services/kafka-jars.sh', import.meta.url));
+const singleNodeProperties = fileURLToPath(new URL('../../scripts/services/kafka-single-node.properties', import.meta.url));
 const START_TIMEOUT_MS = Number(process.env.TRELLIS_KAFKA_START_TIMEOUT ?? 180) * 1000;
 
 export interface SecureKafkaBroker {
@@ -150,16 +152,8 @@ ssl.truststore.type=PEM
 ssl.truststore.location=${join(dir, 'ca.pem')}
 listener.name.ssl.ssl.client.auth=required
 log.dirs=${join(dir, 'data')}
-num.partitions=1
+${await readFile(singleNodeProperties, 'utf8')}
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=4
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
 `;
   await writeFile(join(dir, 'server.properties'), properties);
   await writeFile(
