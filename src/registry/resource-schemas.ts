@@ -68,7 +68,7 @@ export const SourceDefinition = resource(
     table: Type.Optional(Identifier('Table or view, optionally schema-qualified as schema.table')),
     query: Type.Optional(Type.String({ minLength: 1, maxLength: 100000, description: 'A SELECT evaluated in the provider' })),
     topic: Type.Optional(Identifier('Kafka topic (stream sources)')),
-    format: Type.Optional(Type.Literal('json')),
+    format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('avro')], { description: "Message values: json (default), or avro in the schema registry wire format (the kafka provider's schemaRegistry)" })),
     fields: Type.Optional(
       Type.Array(
         Type.Object(

@@ -1,5 +1,6 @@
 import type { EntityKeyValue } from '../spi/online-store.js';
 import type { TileEvent, TileStore } from '../spi/tile-store.js';
+import { AvroWireDecoder, schemaRegistryOf } from './avro-schema-registry.js';
 import { parseStreamMessage, type ParsedStreamEvent } from './stream-event-parser.js';
 import type { StreamFeatureSpec, StreamJob } from './stream-job.js';
 import { StreamMetrics } from './stream-metrics.js';
@@ -26,6 +27,11 @@ export interface StreamWorkerOptions {
   readonly onBatch?: (info: StreamBatchInfo) => void;
   /** Called when the consumer crashes for good (kafkajs gave up restarting it). */
   readonly onCrash?: (error: Error) => void;
+  /**
+   * Called when a chunk cannot be read yet because the schema registry of an Avro source gave no answer (down,
+   * refused credentials): the chunk is retried with backoff, neither dead-lettered nor committed.
+   */
+  readonly onError?: (error: Error) => void;
 }
 
 export interface StreamBatchInfo {
@@ -53,6 +59,8 @@ export interface StreamWorkerStats {
   dropped: number;
   deadLetters: number;
   batches: number;
+  /** Failed schema registry requests (Avro sources); each one was retried. */
+  registryErrors: number;
 }
 
 /** Header names of dead-letter records (`<topic>.dlq`); the value is the original message, unchanged. */
@@ -102,7 +110,7 @@ export function featureTileEvent(feature: StreamFeatureSpec, event: ParsedStream
  */
 export class StreamWorker {
   readonly groupId: string;
-  readonly stats: StreamWorkerStats = { messages: 0, applied: 0, skipped: 0, late: 0, dropped: 0, deadLetters: 0, batches: 0 };
+  readonly stats: StreamWorkerStats = { messages: 0, applied: 0, skipped: 0, late: 0, dropped: 0, deadLetters: 0, batches: 0, registryErrors: 0 };
   readonly #options: StreamWorkerOptions;
   readonly #metrics: StreamMetrics;
   readonly #watermarks = new Map<number, number | null>();
@@ -110,6 +118,8 @@ export class StreamWorker {
   #stores = new Map<string, TileStore>();
   #consumer: StreamConsumer | undefined;
   #stopped = false;
+  /** Avro sources: reads wire-format values with schemas from the provider's schema registry. */
+  #decoder: AvroWireDecoder | undefined;
 
   constructor(options: StreamWorkerOptions) {
     if (options.job.source.topic === null) throw new TypeError(`source ${options.job.source.id} has no topic: nothing to consume (pushes write its tiles directly)`);
@@ -131,6 +141,7 @@ export class StreamWorker {
   /** Connects, joins the group and starts consuming; resolves once the consumer runs. */
   async start(): Promise<void> {
     const { job, provider } = this.#options;
+    if (job.source.format === 'avro') this.#decoder = new AvroWireDecoder(schemaRegistryOf(provider, job.source));
     for (const feature of job.features) {
       if (!this.#stores.has(feature.onlineProvider)) this.#stores.set(feature.onlineProvider, await this.#options.tileStoreFor(feature.onlineProvider));
     }
@@ -158,7 +169,7 @@ export class StreamWorker {
     const all = context.batch.messages;
     // Bounded work per write + commit: progress is saved and the member heartbeats at least every `size` messages.
     for (let from = 0; from < all.length; from += size) {
-      if (!context.isRunning() || context.isStale()) return;
+      if (!context.isRunning() || context.isStale() || this.#stopped) return;
       await this.#processChunk(context, all.slice(from, from + size));
     }
   }
@@ -166,6 +177,7 @@ export class StreamWorker {
   async #processChunk(context: StreamBatchContext, messages: StreamBatchContext['batch']['messages']): Promise<void> {
     const { batch } = context;
     if (messages.length === 0) return;
+    if (this.#decoder && !(await this.#fetchSchemas(context, messages))) return;
     const { job } = this.#options;
     const source = job.source.id;
     const partition = batch.partition;
@@ -182,7 +194,7 @@ export class StreamWorker {
     let dropped = 0;
     for (const message of messages) {
       const offset = Number(message.offset);
-      const parsed = parseStreamMessage(job.source, message.value, this.#required);
+      const parsed = parseStreamMessage(job.source, message.value, this.#required, this.#decoder);
       if (!parsed.ok) {
         deadLetters.push({
           key: message.key,
@@ -252,6 +264,27 @@ export class StreamWorker {
     this.stats.deadLetters += deadLetters.length;
     this.stats.batches++;
     this.#options.onBatch?.({ partition, nextOffset, messages: messages.length, applied, skipped, dropped, deadLetters: deadLetters.length, eventTimes, visibleAt });
+  }
+
+  /**
+   * Fetches the schemas a chunk's messages name. While the registry gives no answer the messages are not at fault:
+   * wait (heartbeating, backoff up to 5 s) and ask again. False when the consumer stopped or lost the partition meanwhile.
+   */
+  async #fetchSchemas(context: StreamBatchContext, messages: StreamBatchContext['batch']['messages']): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#decoder!.prepare(messages.map((m) => m.value));
+        return true;
+      } catch (error) {
+        this.stats.registryErrors++;
+        this.#options.onError?.(error as Error);
+      }
+      const stillOurs = () => context.isRunning() && !context.isStale() && !this.#stopped;
+      if (!stillOurs()) return false;
+      await context.heartbeat().catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+      if (!stillOurs()) return false;
+    }
   }
 
   /** Leaves the group (its partitions move to the other members) and disconnects. Idempotent. */

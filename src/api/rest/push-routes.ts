@@ -4,6 +4,7 @@ import type { Registry } from '../../registry/registry.js';
 import { REF_PATTERN } from '../../registry/resource-schemas.js';
 import { encodeEntityKey } from '../../spi/online-store.js';
 import type { TileEvent } from '../../spi/tile-store.js';
+import { encodeAvroEvents, schemaRegistryOf } from '../../streaming/avro-schema-registry.js';
 import { parseStreamEvent, type ParsedStreamEvent } from '../../streaming/stream-event-parser.js';
 import { resolveStreamJob, type StreamFeatureSpec, type StreamJob } from '../../streaming/stream-job.js';
 import { StreamRuntime } from '../../streaming/stream-runtime.js';
@@ -83,11 +84,21 @@ async function produce(streams: StreamRuntime, job: StreamJob, parsed: readonly 
   const topic = job.source.topic as string;
   const keyed = job.features[0];
   const provider = await streams.provider(job.source.provider).catch(unavailable(job.source.provider));
+  let values: readonly (string | Buffer)[] = raw.map((event) => JSON.stringify(event));
+  if (job.source.format === 'avro') {
+    // Avro: the wire format with the latest schema of `<topic>-value`; an event that does not fit fails the batch.
+    const encoded = await encodeAvroEvents(schemaRegistryOf(provider, job.source), `${topic}-value`, job.source, raw).catch(unavailable(job.source.provider));
+    if (!encoded.ok) {
+      const pointer = `/events/${encoded.index}${encoded.pointer}`;
+      throw new TrellisError('TRELLIS_ERR_VALIDATION', { pointer, reason: encoded.reason }, { details: { pointer } });
+    }
+    values = encoded.values;
+  }
   const producer = await provider.producer().catch(unavailable(job.source.provider));
   await producer
     .send({
       topic,
-      messages: raw.map((event, i) => ({ key: keyed ? messageKey(keyed, parsed[i]!) : null, value: JSON.stringify(event), timestamp: String(parsed[i]!.eventTs) })),
+      messages: raw.map((_, i) => ({ key: keyed ? messageKey(keyed, parsed[i]!) : null, value: values[i]!, timestamp: String(parsed[i]!.eventTs) })),
     })
     .catch(unavailable(job.source.provider));
   return { accepted: raw.length, topic, dropped: 0 };
