@@ -9,6 +9,8 @@ import { definitionSchemas, resourceKinds, type ResourceDefinition, type Resourc
 const SECRET_KEY = /(pass(word)?|secret|token|private_?key|credential|api_?key|access_?key)/i;
 const SECRET_REFERENCE = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:\/.+)$/;
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:[^/@\s]+@/i;
+/** A PEM private key pasted under any key name (e.g. a kafka provider's `ssl.key`). */
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 /**
  * Checks one raw definition against its kind's schema and the rules that need no other resource.
@@ -116,7 +118,7 @@ export function checkSecrets(config: Record<string, unknown>, pointer: string): 
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       checkSecrets(value as Record<string, unknown>, at);
     } else if (typeof value === 'string') {
-      if ((SECRET_KEY.test(key) && !SECRET_REFERENCE.test(value)) || URL_WITH_PASSWORD.test(value)) {
+      if ((SECRET_KEY.test(key) && !SECRET_REFERENCE.test(value)) || URL_WITH_PASSWORD.test(value) || PRIVATE_KEY_PEM.test(value)) {
         throw new TrellisError('TRELLIS_ERR_LITERAL_SECRET', { pointer: at }, { details: { pointer: at } });
       }
     } else if (SECRET_KEY.test(key) && value !== null && value !== undefined) {

@@ -8,7 +8,7 @@
  * consumer groups fail to start, are retried by the supervisor (an unhandled rejection would fail this file), and
  * neither crash the process nor disturb the working sources.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,6 +233,22 @@ describe('misconfigured providers: coded errors with the reason, no hang, no cra
     await caughtUp('rotated_clicks', 'rotated', rotatedTopic);
     expect(await readOnline('rotated_clicks', ['r0', 'r1'])).toEqual(expected(batch, ['r0', 'r1']));
   }, 120_000);
+});
+
+describe('secrets in a kafka provider config', () => {
+  it('refuses a literal client key (ssl.key) at apply with its pointer, and stores nothing', async () => {
+    const key = await readFile(broker.clientKeyFile, 'utf8');
+    const res = await t.app.inject({
+      method: 'POST', url: '/v1/apply', headers: t.auth,
+      payload: { resources: [kafkaProvider('literal_key', { brokers: [broker.mtls], ssl: { ca: broker.caPem, cert: `file:${broker.clientCertFile}`, key } })] },
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'TRELLIS_ERR_LITERAL_SECRET', pointer: '/resources/0/config/ssl/key' } });
+    expect(res.body).not.toContain(key.split('\n')[1]);
+    const get = (name: string) => t.app.inject({ method: 'GET', url: `/v1/provider/${name}/default`, headers: t.auth });
+    expect((await get('secure')).statusCode).toBe(200);
+    expect((await get('literal_key')).statusCode).toBe(404);
+  });
 });
 
 describe('a stream supervisor with a job that keeps failing', () => {
