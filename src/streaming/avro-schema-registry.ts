@@ -58,7 +58,11 @@ export class SchemaRegistryClient {
     if (config.username !== undefined) this.#headers.authorization = `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}`;
   }
 
-  /** GET a path: the JSON body, or null on 404; throws {@link SchemaRegistryError} on anything but 200 and 404. */
+  /**
+   * GET a path: the JSON body, or null when the registry says the subject, version or schema does not exist (404 with
+   * Confluent error code 40401–40403). Throws {@link SchemaRegistryError} on anything else — a bare 404 too: a wrong
+   * base URL must not make every message an "unknown schema id".
+   */
   async #get(path: string): Promise<Record<string, unknown> | null> {
     let response: Response;
     try {
@@ -73,11 +77,13 @@ export class SchemaRegistryClient {
     } catch {
       // not JSON: keep the text for the message
     }
-    if (response.status === 404) return null;
+    const code = typeof body === 'object' && body !== null ? (body as { error_code?: unknown }).error_code : undefined;
+    if (response.status === 404 && (code === 40401 || code === 40402 || code === 40403)) return null;
     const said = typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : text.slice(0, 200);
     if (response.status === 401 || response.status === 403) {
       throw new SchemaRegistryError(`schema registry ${this.url} refused the credentials (HTTP ${response.status}): check schemaRegistry.username and schemaRegistry.password`);
     }
+    if (response.status === 404) throw new SchemaRegistryError(`schema registry ${this.url} answered HTTP 404 to GET ${path} (is schemaRegistry.url the base of its Confluent-compatible API?): ${said}`);
     if (!response.ok || typeof body !== 'object' || body === null) throw new SchemaRegistryError(`schema registry ${this.url} answered HTTP ${response.status} to GET ${path}: ${said}`);
     return body as Record<string, unknown>;
   }
@@ -121,6 +127,20 @@ export class SchemaRegistryClient {
   }
 }
 
+/**
+ * `timestamp-micros` longs read as epoch ms, the unit of every Trellis event time (and written back as micros).
+ * `timestamp-millis` needs nothing: its long already is epoch ms.
+ */
+class MicrosAsMillis extends avro.types.LogicalType {
+  protected override _fromValue(micros: number): number {
+    return Math.floor(micros / 1000);
+  }
+
+  protected override _toValue(ms: unknown): unknown {
+    return typeof ms === 'number' ? ms * 1000 : ms;
+  }
+}
+
 /** An Avro type from a registry answer `{ schema, schemaType?, references? }`. */
 function parseSchema(id: number, body: Record<string, unknown>): SchemaLookup {
   const schemaType = body.schemaType ?? 'AVRO';
@@ -128,7 +148,7 @@ function parseSchema(id: number, body: Record<string, unknown>): SchemaLookup {
   if (Array.isArray(body.references) && body.references.length > 0) return { ok: false, reason: `schema id ${id} uses schema references, which Trellis does not resolve` };
   if (typeof body.schema !== 'string') return { ok: false, reason: `schema id ${id}: the registry answered no schema text` };
   try {
-    return { ok: true, type: avro.Type.forSchema(JSON.parse(body.schema) as avro.Schema) };
+    return { ok: true, type: avro.Type.forSchema(JSON.parse(body.schema) as avro.Schema, { logicalTypes: { 'timestamp-micros': MicrosAsMillis } }) };
   } catch (error) {
     return { ok: false, reason: `schema id ${id} is not a valid Avro schema: ${(error as Error).message}` };
   }
