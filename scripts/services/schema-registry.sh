@@ -93,11 +93,12 @@ else
   mkdir -p "$DIR"
   log "starting Apicurio Registry $VERSION (log: $LOGFILE)"
   # setsid + nohup: the registry outlives this script and the test run; 9>&-: it must not inherit our lock.
-  # The working directory is $DIR: Quarkus writes nothing there, but nothing lands in the repository either.
-  (cd "$DIR" && setsid nohup java -Xms64m -Xmx384m -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+  # The working directory is $DIR, so nothing the registry might write lands in the repository.
+  cd "$DIR"
+  setsid nohup java -Xms64m -Xmx384m -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$PORT" -Dquarkus.log.level=WARN \
     -jar "$RUNNER" </dev/null >"$LOGFILE" 2>&1 9>&- &
-    echo $! >"$PIDFILE")
+  echo $! >"$PIDFILE"
 fi
 
 pid="$(cat "$PIDFILE")"
