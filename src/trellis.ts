@@ -67,16 +67,20 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
     await migrate(db);
     const adapters = builtinAdapters({ onlineTimeoutMs: config.serving.timeoutMs });
     // The verifier reads registered providers from the pool, which needs the registry: bound just below.
-    let pool: ProviderPool | undefined;
+    const pool: { current?: ProviderPool } = {};
     const verifier = options.verifySources === false ? undefined : createSourceVerifier(
-      offlineStoreOpener({ adapters, dataDir, pooled: (provider) => pool!.offline(provider) }),
+      offlineStoreOpener({ adapters, dataDir, pooled: (provider) => pool.current!.offline(provider) }),
       options.verifyTimeoutMs !== undefined ? { timeoutMs: options.verifyTimeoutMs } : {},
     );
-    const registry = new Registry(db, { providerTypes: adapters.providerTypes(), ...(verifier ? { verifier } : {}) });
+    const registry = new Registry(db, {
+      providerTypes: adapters.providerTypes(),
+      checkProviderConfig: (type, providerConfig) => adapters.checkConfig(type, providerConfig),
+      ...(verifier ? { verifier } : {}),
+    });
     const keys = new ApiKeyStore(db);
     const generatedAdminKey = await keys.bootstrapAdmin(config.adminKey);
     const providers = new ProviderPool(registry, adapters, dataDir);
-    pool = providers;
+    pool.current = providers;
     cleanups.push(() => providers.close());
     const catalog = new FeatureCatalog(registry, db);
     await catalog.start();

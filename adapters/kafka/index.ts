@@ -1,2 +1,2 @@
 export { KafkaStreamProvider, createKafkaStreamProvider } from './kafka-stream-provider.js';
-export { parseKafkaConfig, type KafkaProviderConfig } from './kafka-config.js';
+export { parseKafkaConfig, validateKafkaConfig, type KafkaProviderConfig } from './kafka-config.js';

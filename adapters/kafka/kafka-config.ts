@@ -1,3 +1,5 @@
+import { ProviderConfigError, isSecretReference } from '../../src/spi/adapter-registration.js';
+
 /**
  * The kafka provider's config: `{ brokers, clientId?, ssl?, sasl?, connectionTimeoutMs?, requestTimeoutMs?, schemaRegistry? }`.
  * `schemaRegistry { url, username?, password?, timeoutMs? }`: the Confluent-compatible schema registry that sources with
@@ -28,14 +30,31 @@ export interface KafkaProviderConfig {
   readonly schemaRegistry?: { readonly url: string; readonly username?: string; readonly password?: string; readonly timeoutMs: number };
 }
 
+const KEYS = ['brokers', 'clientId', 'ssl', 'sasl', 'connectionTimeoutMs', 'requestTimeoutMs', 'schemaRegistry'];
+
+/** A {@link ProviderConfigError} at `key` (dotted), with the message the stream provider reports when it cannot be built. */
 const fail = (key: string, reason: string): never => {
-  throw new TypeError(`kafka provider config ${key}: ${reason}`);
+  throw new ProviderConfigError(`/${key.split('.').join('/')}`, reason, `kafka provider config ${key}: ${reason}`);
 };
 
-/** Validates a resolved provider config and fills defaults; throws a TypeError naming the bad key. */
-export function parseKafkaConfig(raw: Readonly<Record<string, unknown>>): KafkaProviderConfig {
-  const brokers = typeof raw.brokers === 'string' ? raw.brokers.split(',').map((b) => b.trim()).filter(Boolean) : raw.brokers;
-  if (!Array.isArray(brokers) || brokers.length === 0 || !brokers.every((b) => typeof b === 'string' && /^[^\s:]+:\d+$/.test(b))) {
+/**
+ * The apply-time check (AdapterRegistration.validateConfig): the config as written, secret references unresolved.
+ * A reference stands for any string, so only what it cannot fix is refused: unknown keys, wrong types, bad literals.
+ */
+export function validateKafkaConfig(raw: Readonly<Record<string, unknown>>): void {
+  const unknown = Object.keys(raw).find((k) => !KEYS.includes(k));
+  if (unknown !== undefined) fail(unknown, `unknown key; expected one of ${KEYS.join(', ')}`);
+  parseKafkaConfig(raw, { asWritten: true });
+}
+
+/**
+ * Validates a resolved provider config and fills defaults; throws a {@link ProviderConfigError} naming the bad key.
+ * `asWritten`: secret references are not resolved yet, so a reference passes any check of a string's content.
+ */
+export function parseKafkaConfig(raw: Readonly<Record<string, unknown>>, options: { readonly asWritten?: boolean } = {}): KafkaProviderConfig {
+  const opaque = (value: unknown) => options.asWritten === true && isSecretReference(value);
+  const brokers = opaque(raw.brokers) ? ['reference:0'] : typeof raw.brokers === 'string' ? raw.brokers.split(',').map((b) => b.trim()).filter(Boolean) : raw.brokers;
+  if (!Array.isArray(brokers) || brokers.length === 0 || !brokers.every((b) => opaque(b) || (typeof b === 'string' && /^[^\s:]+:\d+$/.test(b)))) {
     fail('brokers', 'expected a non-empty list of host:port');
   }
   const clientId = raw.clientId ?? 'trellis';
@@ -54,7 +73,7 @@ export function parseKafkaConfig(raw: Readonly<Record<string, unknown>>): KafkaP
     const s = raw.sasl as Record<string, unknown> | null;
     if (!s || typeof s !== 'object') fail('sasl', 'expected { mechanism, username, password }');
     const mechanism = s!.mechanism;
-    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') fail('sasl.mechanism', 'expected plain, scram-sha-256 or scram-sha-512');
+    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512' && !opaque(mechanism)) fail('sasl.mechanism', 'expected plain, scram-sha-256 or scram-sha-512');
     if (typeof s!.username !== 'string') fail('sasl.username', 'expected a string');
     if (typeof s!.password !== 'string') fail('sasl.password', 'expected a (resolved) string');
     sasl = { mechanism: mechanism as 'plain', username: s!.username as string, password: s!.password as string };
@@ -68,7 +87,7 @@ export function parseKafkaConfig(raw: Readonly<Record<string, unknown>>): KafkaP
   if (raw.schemaRegistry !== undefined) {
     const r = raw.schemaRegistry as Record<string, unknown> | null;
     if (!r || typeof r !== 'object' || Array.isArray(r)) fail('schemaRegistry', 'expected { url, username?, password?, timeoutMs? }');
-    if (typeof r!.url !== 'string' || !/^https?:\/\/[^\s/]+/.test(r!.url)) fail('schemaRegistry.url', 'expected an http(s) URL');
+    if (typeof r!.url !== 'string' || !(opaque(r!.url) || /^https?:\/\/[^\s/]+/.test(r!.url))) fail('schemaRegistry.url', 'expected an http(s) URL');
     if ((r!.username === undefined) !== (r!.password === undefined)) fail('schemaRegistry.username', 'give username and password together (basic auth)');
     if (r!.username !== undefined && typeof r!.username !== 'string') fail('schemaRegistry.username', 'expected a string');
     if (r!.password !== undefined && typeof r!.password !== 'string') fail('schemaRegistry.password', 'expected a (resolved) string');

@@ -6,23 +6,27 @@ set -uo pipefail
 DIR="${TRELLIS_SERVICES_DIR:-/tmp/trellis-services}"
 status=0
 
-# Kafka
-pidfile="$DIR/kafka/kafka.pid"
-if [[ -f "$pidfile" ]] && pid="$(cat "$pidfile")" && kill -0 "$pid" 2>/dev/null; then
-  echo "[kafka] stopping pid $pid"
-  kill -TERM "$pid"
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "[kafka] still alive after 30s; killing"
-    kill -KILL "$pid"
+# Stops the process a pid file names: TERM, up to `wait` seconds, then KILL.
+stop_pidfile() { # name pidfile wait
+  local name=$1 pidfile=$2 wait=$3 pid
+  if [[ -f "$pidfile" ]] && pid="$(cat "$pidfile")" && kill -0 "$pid" 2>/dev/null; then
+    echo "[$name] stopping pid $pid"
+    kill -TERM "$pid"
+    for _ in $(seq 1 $((wait * 2))); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "[$name] still alive after ${wait}s; killing"
+      kill -KILL "$pid"
+    fi
+  else
+    echo "[$name] not running"
   fi
   rm -f "$pidfile"
-else
-  echo "[kafka] not running"
-fi
+}
+
+stop_pidfile kafka "$DIR/kafka/kafka.pid" 30
 
 # Redis
 if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 56379 ping >/dev/null 2>&1; then
@@ -43,5 +47,9 @@ else
 fi
 
 bash "$(dirname "${BASH_SOURCE[0]}")/schema-registry.sh" stop || status=1
+
+# The warehouse emulators (python processes).
+stop_pidfile fakesnow "$DIR/fakesnow/fakesnow.pid" 10
+stop_pidfile bigquery "$DIR/bigquery/emulator.pid" 10
 
 exit $status

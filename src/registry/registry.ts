@@ -54,6 +54,8 @@ export interface ListOptions {
 export interface RegistryOptions {
   /** Provider types with their adapters' roles; an unknown type is refused at apply. */
   readonly providerTypes: ReadonlyMap<string, readonly ProviderRole[]>;
+  /** The adapter's check of a provider config as written (AdapterCatalogue.checkConfig); a problem is a 400 at its key. */
+  readonly checkProviderConfig?: (type: string, config: Readonly<Record<string, unknown>>) => { readonly path: string; readonly reason: string } | undefined;
   /**
    * Checks new sources, features and labels against their offline provider before the apply transaction (see
    * source-verifier.ts). Without one, nothing is introspected.
@@ -314,10 +316,15 @@ export class Registry {
         if (!known) throw invalidDefinition(at('/type'), `unknown provider type ${def.type}; registered: ${[...this.#options.providerTypes.keys()].join(', ')}`);
         const unsupported = def.roles.filter((r) => !known.includes(r));
         if (unsupported.length) throw invalidDefinition(at('/roles'), `provider type ${def.type} does not support role ${unsupported.join(', ')}`);
+        const problem = this.#options.checkProviderConfig?.(def.type, def.config ?? {});
+        if (problem) throw invalidDefinition(at(`/config${problem.path}`), `${def.type} provider config: ${problem.reason}`);
         break;
       }
-      case 'source':
-        await requireRole(def.provider, def.topic !== undefined ? ['stream'] : ['offline'], '/provider');
+      case 'source': {
+        const p = await requireRole(def.provider, def.topic !== undefined ? ['stream'] : ['offline'], '/provider');
+        if (def.format === 'avro' && p.type === 'kafka' && p.config?.schemaRegistry === undefined) {
+          throw invalidDefinition(at('/format'), `format avro reads schemas from the kafka provider's schemaRegistry, and provider ${def.provider} has none (config.schemaRegistry.url)`);
+        }
         await lookup.refuseNameClash(c.id, 'transformation', c.pointer);
         if (def.offlineCopy) {
           const copy = await lookup.definition(def.offlineCopy.source, 'source');
@@ -326,6 +333,7 @@ export class Registry {
           }
         }
         break;
+      }
       case 'transformation': {
         await requireRole(def.provider, ['offline'], '/provider');
         await lookup.refuseNameClash(c.id, 'source', c.pointer);

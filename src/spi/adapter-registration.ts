@@ -13,6 +13,25 @@ export type ProviderRole = 'offline' | 'online' | 'stream';
 /** Resolved provider configuration: secret references already replaced by their values. */
 export type ProviderConfig = Readonly<Record<string, unknown>>;
 
+/**
+ * Thrown by {@link AdapterRegistration.validateConfig}: `path` is the JSON pointer of the bad key inside the config
+ * (`/sasl/mechanism`; `''` for the config as a whole), `reason` says what is wrong with it. Apply answers 400 at
+ * `/resources/N/config<path>`. Checked by its `kind` tag, so a plugin bundling its own copy of the SPI works too.
+ */
+export class ProviderConfigError extends Error {
+  readonly kind = 'trellis.provider-config-error';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+    message = `config${path}: ${reason}`,
+  ) {
+    super(message);
+  }
+}
+
+/** True for a secret reference (`env:NAME`, `file:/path`): a string whose value apply-time checks cannot see. */
+export const isSecretReference = (value: unknown): boolean => typeof value === 'string' && (value.startsWith('env:') || value.startsWith('file:/'));
+
 export interface AdapterContext {
   /** Directory this provider instance may keep its files in (created on demand by the adapter). */
   readonly dataDir: string;
@@ -31,6 +50,18 @@ export interface AdapterRegistration<Offline = unknown, Online = unknown, Stream
   readonly createOffline?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Offline>;
   readonly createOnline?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Online>;
   readonly createStream?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Stream>;
+  /**
+   * Checks a provider's config at apply, before anything is stored; throws a {@link ProviderConfigError} naming the
+   * bad key. It sees the config as written: secret references are unresolved strings (see {@link isSecretReference}),
+   * so accept a reference wherever a string goes. Without it, a bad config is only reported when the adapter is built.
+   */
+  readonly validateConfig?: (config: ProviderConfig) => void;
+}
+
+/** What {@link AdapterCatalogue.checkConfig} found wrong: a pointer inside the config and the reason. */
+export interface ProviderConfigProblem {
+  readonly path: string;
+  readonly reason: string;
 }
 
 const ADAPTER_ID = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -54,6 +85,20 @@ export class AdapterCatalogue {
 
   get(id: string): AdapterRegistration | undefined {
     return this.#byId.get(id)?.registration;
+  }
+
+  /** Runs the adapter's {@link AdapterRegistration.validateConfig} on a config as written; undefined when it passes. */
+  checkConfig(type: string, config: ProviderConfig): ProviderConfigProblem | undefined {
+    const validate = this.#byId.get(type)?.registration.validateConfig;
+    if (!validate) return undefined;
+    try {
+      validate(config);
+      return undefined;
+    } catch (error) {
+      const e = error as Partial<ProviderConfigError>;
+      if (e?.kind === 'trellis.provider-config-error' && typeof e.path === 'string' && typeof e.reason === 'string') return { path: e.path, reason: e.reason };
+      return { path: '', reason: (error as Error)?.message ?? String(error) };
+    }
   }
 
   /** Provider types and their roles, for apply-time validation. */

@@ -105,7 +105,7 @@ export class StreamRuntime {
   /** Starts one consumer-group member for a topic source (call it once per replica). */
   async startWorker(
     sourceRef: string,
-    options: Pick<StreamWorkerOptions, 'groupId' | 'fromBeginning' | 'partitionsConsumedConcurrently' | 'onBatch' | 'onCrash' | 'maxMessagesPerWrite'> & { readonly job?: StreamJob } = {},
+    options: Pick<StreamWorkerOptions, 'groupId' | 'fromBeginning' | 'partitionsConsumedConcurrently' | 'onBatch' | 'onCrash' | 'onError' | 'maxMessagesPerWrite'> & { readonly job?: StreamJob } = {},
   ): Promise<StreamWorker> {
     const job = options.job ?? (await resolveStreamJob(this.#registry, sourceRef));
     const worker = new StreamWorker({

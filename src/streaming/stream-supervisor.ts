@@ -182,6 +182,8 @@ export class StreamSupervisor {
                 running.crashed = true;
                 this.changed(this.#restartDelayMs);
               },
+              // The schema registry of an Avro source gave no answer: the worker retries the chunk (backoff ≤ 5 s).
+              onError: (error) => this.#logger?.warn('stream worker waiting for the schema registry', { source, groupId: want.groupId, error: error.message }),
             }),
           );
         }

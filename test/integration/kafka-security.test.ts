@@ -25,6 +25,8 @@ const admin = new Redis(redisUrl(), { lazyConnect: true });
 const PASSWORD_VAR = `TRELLIS_TEST_KAFKA_PASSWORD_${uniqueId()}`;
 const WRONG_VAR = `TRELLIS_TEST_KAFKA_WRONG_${uniqueId()}`;
 const UNSET_VAR = `TRELLIS_TEST_KAFKA_UNSET_${uniqueId()}`;
+/** Holds a SASL mechanism kafkajs does not have: a literal one is refused at apply, a reference only when resolved. */
+const MECHANISM_VAR = `TRELLIS_TEST_KAFKA_MECHANISM_${uniqueId()}`;
 const MIN = 60_000;
 let broker: SecureKafkaBroker;
 let t: TestTrellis;
@@ -97,6 +99,7 @@ beforeAll(async () => {
   expect(await startSecureKafkaBroker()).toBe(broker); // started once per process
   process.env[PASSWORD_VAR] = broker.password;
   process.env[WRONG_VAR] = `${broker.password}-not`;
+  process.env[MECHANISM_VAR] = 'gssapi';
   delete process.env[UNSET_VAR];
   topic = await broker.createTopic('secure-clicks');
   t = await openTestTrellis('pglite');
@@ -114,7 +117,7 @@ afterAll(async () => {
   await broker?.dispose();
   await clearRedisPrefix(admin, prefix);
   await admin.quit();
-  for (const name of [PASSWORD_VAR, WRONG_VAR]) delete process.env[name];
+  for (const name of [PASSWORD_VAR, WRONG_VAR, MECHANISM_VAR]) delete process.env[name];
 });
 
 describe('a kafka provider over SASL_SSL with SCRAM-SHA-512 (CA and password as secret references)', () => {
@@ -169,7 +172,7 @@ describe('misconfigured providers: coded errors with the reason, no hang, no cra
     { provider: 'wrong_password', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${WRONG_VAR}` } }), reason: /SCRAM SHA512 authentication failed.*check sasl\.username, sasl\.password/ },
     { provider: 'unknown_ca', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.otherCaFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${PASSWORD_VAR}` } }), reason: /TLS handshake with broker 127\.0\.0\.1:\d+ failed: self-signed certificate in certificate chain \(SELF_SIGNED_CERT_IN_CHAIN\): .*set ssl\.ca/ },
     { provider: 'unset_secret', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: 'scram-sha-512', username: broker.username, password: `env:${UNSET_VAR}` } }), reason: new RegExp(`environment variable ${UNSET_VAR} \\(referenced at /config/sasl/password\\) is not set`) },
-    { provider: 'bad_mechanism', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: 'gssapi', username: broker.username, password: `env:${PASSWORD_VAR}` } }), reason: /kafka provider config sasl\.mechanism: expected plain, scram-sha-256 or scram-sha-512/ },
+    { provider: 'bad_mechanism', config: () => ({ brokers: [broker.saslSsl], ssl: { ca: `file:${broker.caFile}` }, sasl: { mechanism: `env:${MECHANISM_VAR}`, username: broker.username, password: `env:${PASSWORD_VAR}` } }), reason: /kafka provider config sasl\.mechanism: expected plain, scram-sha-256 or scram-sha-512/ },
   ];
 
   beforeAll(async () => {
@@ -233,6 +236,19 @@ describe('misconfigured providers: coded errors with the reason, no hang, no cra
     await caughtUp('rotated_clicks', 'rotated', rotatedTopic);
     expect(await readOnline('rotated_clicks', ['r0', 'r1'])).toEqual(expected(batch, ['r0', 'r1']));
   }, 120_000);
+});
+
+describe('a kafka provider config kafkajs cannot use', () => {
+  it('is refused at apply with the pointer of the bad key, and nothing is stored', async () => {
+    const res = await t.app.inject({
+      method: 'POST', url: '/v1/apply', headers: t.auth,
+      payload: { resources: [kafkaProvider('gssapi', { brokers: [broker.saslSsl], sasl: { mechanism: 'gssapi', username: broker.username, password: `env:${PASSWORD_VAR}` } })] },
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'TRELLIS_ERR_INVALID_DEFINITION', pointer: '/resources/0/config/sasl/mechanism' } });
+    expect(res.json().error.message).toContain('expected plain, scram-sha-256 or scram-sha-512');
+    expect((await t.app.inject({ method: 'GET', url: '/v1/provider/gssapi/default', headers: t.auth })).statusCode).toBe(404);
+  });
 });
 
 describe('secrets in a kafka provider config', () => {

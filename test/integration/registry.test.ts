@@ -164,8 +164,56 @@ describe.each(registryFlavours)('registry on %s', (flavour) => {
     expect(res.body).not.toContain('hunter2');
     const url = await apply([{ kind: 'provider', name: 'pg', type: 'postgres', roles: ['offline'], config: { url: 'postgres://u:hunter2@db/x' } }]);
     expect(url.statusCode).toBe(400);
-    const ok = await apply([{ kind: 'provider', name: 'pg', type: 'postgres', roles: ['offline'], config: { host: 'db', password: 'env:PG_PASSWORD' } }]);
+    const ok = await apply([{ kind: 'provider', name: 'pg', type: 'postgres', roles: ['offline'], config: { connectionString: 'env:PG_URL' } }]);
     expect(ok.statusCode).toBe(200);
+  });
+
+  // Each built-in adapter checks its config at apply: what its factory would refuse or silently ignore is a 400 at the key.
+  const provider = (type: string, roles: string[], config: Json) => ({ kind: 'provider', name: 'bad_config', type, roles, config });
+  it.each([
+    ['kafka: SASL mechanism kafkajs lacks', provider('kafka', ['stream'], { brokers: ['k:9092'], sasl: { mechanism: 'gssapi', username: 'u', password: 'env:P' } }), '/config/sasl/mechanism', /expected plain, scram-sha-256 or scram-sha-512/],
+    ['kafka: a typo', provider('kafka', ['stream'], { broker: ['k:9092'] }), '/config/broker', /unknown key; expected one of brokers, /],
+    ['kafka: broker without port', provider('kafka', ['stream'], { brokers: ['k'] }), '/config/brokers', /host:port/],
+    ['kafka: schema registry not http', provider('kafka', ['stream'], { brokers: 'k:9092', schemaRegistry: { url: 'k:8081' } }), '/config/schemaRegistry/url', /http\(s\) URL/],
+    ['postgres: no connectionString', provider('postgres', ['offline'], { schema: 'features' }), '/config/connectionString', /connectionString is required/],
+    ['postgres: zero connections', provider('postgres', ['offline'], { connectionString: 'env:PG_URL', maxConnections: 0 }), '/config/maxConnections', /greater or equal to 1/],
+    ['redis: url and nodes', provider('redis', ['online'], { url: 'redis://r:6379', nodes: ['r:7000'] }), '/config/nodes', /not both/],
+    ['redis: node without port', provider('redis', ['online'], { nodes: ['r:7000', 'r'] }), '/config/nodes/1', /host:port/],
+    ['redis: timeout as text', provider('redis', ['online'], { url: 'redis://r:6379', commandTimeoutMs: '100' }), '/config/commandTimeoutMs', /expected integer/],
+    ['redis: braces in keyPrefix', provider('redis', ['online'], { url: 'redis://r:6379', keyPrefix: 'a{b}' }), '/config/keyPrefix', /\{ or \}/],
+    ['snowflake: no account', provider('snowflake', ['offline'], { username: 'U', database: 'D', schema: 'S', password: 'env:SF' }), '/config/account', /account is required/],
+    ['bigquery: flag as text', provider('bigquery', ['offline'], { projectId: 'p', dataset: 'd', createDataset: 'yes' }), '/config/createDataset', /expected boolean/],
+    ['duckdb: a typo', provider('duckdb', ['offline'], { file: 'x.duckdb' }), '/config/file', /unknown key file; expected one of path/],
+    ['embedded: takes no config', provider('embedded', ['online'], { path: 'x' }), '/config/path', /unknown key path/],
+  ])('refuses a provider config its adapter cannot use (%s) at the key, storing nothing', async (_case, resource, pointer, reason) => {
+    const res = await apply([resource]);
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'TRELLIS_ERR_INVALID_DEFINITION', pointer: `/resources/0${pointer}` });
+    expect(res.json().error.message).toMatch(reason);
+    expect((await get('/v1/provider/bad_config')).statusCode).toBe(404);
+  });
+
+  it('takes secret references wherever a provider config holds a string', async () => {
+    const res = await apply([
+      provider('kafka', ['stream'], { brokers: 'env:KAFKA_BROKERS', sasl: { mechanism: 'env:KAFKA_MECHANISM', username: 'u', password: 'env:KAFKA_PASSWORD' }, schemaRegistry: { url: 'env:REGISTRY_URL' } }),
+      { ...provider('redis', ['online'], { url: 'env:REDIS_URL', keyPrefix: 'f:' }), name: 'cache_ref' },
+      { ...provider('redis', ['online'], { nodes: ['env:REDIS_NODE', { host: 'r', port: 7000 }], password: 'env:REDIS_PASSWORD' }), name: 'cluster_ref' },
+    ], { dryRun: true });
+    expect(res.statusCode, res.body).toBe(200);
+  });
+
+  it('refuses an Avro stream source whose kafka provider has no schema registry, at its format', async () => {
+    const stream = (name: string, config: Json) => ({ kind: 'provider', name, type: 'kafka', roles: ['stream'], config });
+    const source = (providerName: string) => ({
+      kind: 'source', name: 'avro_clicks', provider: providerName, topic: 'clicks', format: 'avro', timestampColumn: 'ts',
+      fields: [{ name: 'user_id', type: 'string' }, { name: 'ts', type: 'timestamp' }],
+    });
+    const without = await apply([stream('plain_kafka', { brokers: ['k:9092'] }), source('plain_kafka')], { dryRun: true });
+    expect(without.statusCode, without.body).toBe(400);
+    expect(without.json().error).toMatchObject({ code: 'TRELLIS_ERR_INVALID_DEFINITION', pointer: '/resources/1/format' });
+    expect(without.json().error.message).toContain('schemaRegistry');
+    const withRegistry = await apply([stream('registry_kafka', { brokers: ['k:9092'], schemaRegistry: { url: 'http://registry:8081' } }), source('registry_kafka')], { dryRun: true });
+    expect(withRegistry.statusCode, withRegistry.body).toBe(200);
   });
 
   it('answers 413 for a body over the limit', async () => {

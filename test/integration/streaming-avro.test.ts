@@ -285,12 +285,16 @@ describe('Avro stream sources through a schema registry', () => {
     expect([count.value, sum.value]).toEqual([2, 10]);
   });
 
-  it('an Avro source on a provider without schemaRegistry fails to start with the reason; the config is checked key by key', async () => {
+  it('an Avro source on a provider without schemaRegistry is refused at apply at its format; the config is checked key by key', async () => {
     const topic = await createKafkaTopic('stream-avro-bare', 1);
-    await applyAvroSource('bare_src', topic, 'bare');
-    await expect(streams.startWorker('bare_src', { groupId: `g-${uniqueId()}` })).rejects.toThrow(/source bare_src@\S+ has format avro, but the provider config has no schemaRegistry/);
-    const res = await t.app.inject({ method: 'POST', url: '/v1/push/bare_src', headers: t.auth, payload: { events: [{ card: { id: 'b1' }, amount: 1, event_time: Date.now() }] } });
-    expect(res.statusCode, res.body).toBe(503);
+    const res = await t.app.inject({
+      method: 'POST', url: '/v1/apply', headers: t.auth,
+      payload: { resources: [{ kind: 'source', name: 'bare_src', provider: 'bare', topic, format: 'avro', fields, timestampColumn: 'event_time' }] },
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'TRELLIS_ERR_INVALID_DEFINITION', pointer: '/resources/0/format' });
+    expect(res.json().error.message).toMatch(/provider bare@\S+ has none \(config\.schemaRegistry\.url\)/);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/source/bare_src', headers: t.auth })).statusCode).toBe(404);
 
     const config = (schemaRegistry: unknown) => () => parseKafkaConfig({ brokers: ['127.0.0.1:1'], schemaRegistry });
     expect(config({ url: 'http://r:8081', username: 'u', password: 'p' })().schemaRegistry).toEqual({ url: 'http://r:8081', username: 'u', password: 'p', timeoutMs: 5000 });
