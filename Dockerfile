@@ -4,12 +4,12 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.spi.json ./
 COPY src ./src
 COPY adapters ./adapters
 COPY scripts ./scripts
 COPY bench ./bench
-RUN npx tsc -p tsconfig.json
+RUN npx tsc -p tsconfig.json && npx tsc -p tsconfig.spi.json
 
 # Runtime stage: production dependencies and the compiled output only, as a non-root user.
 FROM node:20-bookworm-slim AS runtime

@@ -11,12 +11,13 @@ import { Registry } from './registry/registry.js';
 import { offlineStoreOpener } from './registry/offline-store-opener.js';
 import { createSourceVerifier } from './registry/source-verifier.js';
 import { builtinAdapters } from './builtin-adapters.js';
+import { loadAdapterPlugins } from './spi/load-adapter-plugins.js';
 import { Coordinator } from './coordinator/coordinator.js';
 import { createTaskHandlers } from './coordinator/tasks/task-handlers.js';
 import { FeatureCatalog } from './serving/feature-catalog.js';
 import { OnlineReader } from './serving/online-reader.js';
 import { ProviderPool } from './serving/provider-pool.js';
-import { StreamRuntime } from './streaming/stream-runtime.js';
+import { StreamRuntime, TILE_STORE_TYPES } from './streaming/stream-runtime.js';
 import { tileServing } from './streaming/stream-serving.js';
 import { StreamSupervisor } from './streaming/stream-supervisor.js';
 
@@ -66,6 +67,7 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
   try {
     await migrate(db);
     const adapters = builtinAdapters({ onlineTimeoutMs: config.serving.timeoutMs });
+    await loadAdapterPlugins(adapters, config.adapters);
     // The verifier reads registered providers from the pool, which needs the registry: bound just below.
     const pool: { current?: ProviderPool } = {};
     const verifier = options.verifySources === false ? undefined : createSourceVerifier(
@@ -75,6 +77,7 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
     const registry = new Registry(db, {
       providerTypes: adapters.providerTypes(),
       checkProviderConfig: (type, providerConfig) => adapters.checkConfig(type, providerConfig),
+      tileStoreTypes: TILE_STORE_TYPES,
       ...(verifier ? { verifier } : {}),
     });
     const keys = new ApiKeyStore(db);

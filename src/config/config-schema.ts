@@ -18,6 +18,11 @@ export const ConfigSchema = Type.Object(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'pino log level (TRELLIS_LOG_LEVEL)' },
     ),
+    adapters: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Adapter plugin modules to load at start (TRELLIS_ADAPTERS, comma-separated): paths relative to the working directory, or package names',
+    }),
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024, description: 'Max request body (TRELLIS_BODY_LIMIT_BYTES)' }),
     serving: Type.Object(
       {
@@ -61,6 +66,7 @@ export const envBindings = {
   TRELLIS_ADMIN_KEY: ['adminKey'],
   TRELLIS_LOG_LEVEL: ['logLevel'],
   TRELLIS_BODY_LIMIT_BYTES: ['bodyLimitBytes'],
+  TRELLIS_ADAPTERS: ['adapters'],
   TRELLIS_SERVING_MAX_ENTITIES: ['serving', 'maxEntities'],
   TRELLIS_SERVING_TIMEOUT_MS: ['serving', 'timeoutMs'],
   TRELLIS_GRAPHIQL: ['graphql', 'graphiql'],

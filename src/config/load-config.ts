@@ -19,7 +19,8 @@ function fromEnv(env: NodeJS.ProcessEnv): Plain {
     if (raw === undefined || raw === '') continue;
     let target = out;
     for (const key of path.slice(0, -1)) target = (target[key] ??= {}) as Plain;
-    target[path[path.length - 1]!] = raw;
+    // The one list-valued variable (TRELLIS_ADAPTERS) is comma-separated.
+    target[path[path.length - 1]!] = name === 'TRELLIS_ADAPTERS' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
   }
   return out;
 }

@@ -55,6 +55,8 @@ export interface RegistryOptions {
   /** Provider types with their adapters' roles; an unknown type is refused at apply. */
   readonly providerTypes: ReadonlyMap<string, readonly ProviderRole[]>;
   /** The adapter's check of a provider config as written (AdapterCatalogue.checkConfig); a problem is a 400 at its key. */
+  /** Online provider types that can keep stream tiles; a stream feature served elsewhere is refused at apply. */
+  readonly tileStoreTypes?: readonly string[];
   readonly checkProviderConfig?: (type: string, config: Readonly<Record<string, unknown>>) => { readonly path: string; readonly reason: string } | undefined;
   /**
    * Checks new sources, features and labels against their offline provider before the apply transaction (see
@@ -351,12 +353,15 @@ export class Registry {
         if (keyColumns.length !== entity.keys.length) {
           throw invalidDefinition(at('/keyColumns'), `entity ${def.entity} has ${entity.keys.length} key column(s); got ${keyColumns.length}`);
         }
-        if (def.kind === 'feature' && def.onlineProvider) await requireRole(def.onlineProvider, ['online'], '/onlineProvider');
-        if (def.kind === 'feature' && def.ttl !== undefined && def.aggregation && def.aggregation.fn !== 'last') {
-          const source = await lookup.definition(def.source, 'source').catch(() => undefined);
-          if (source?.kind === 'source' && source.fields !== undefined) {
-            throw invalidDefinition(at('/ttl'), 'a stream aggregation is bounded by its window; ttl applies to last values only');
-          }
+        if (def.kind !== 'feature') break;
+        const online = def.onlineProvider ? await requireRole(def.onlineProvider, ['online'], '/onlineProvider') : undefined;
+        const source = await lookup.definition(def.source, 'source').catch(() => undefined);
+        const stream = source?.kind === 'source' && source.fields !== undefined;
+        if (stream && online && this.#options.tileStoreTypes && !this.#options.tileStoreTypes.includes(online.type)) {
+          throw invalidDefinition(at('/onlineProvider'), `a stream feature keeps its tiles in its online provider; ${def.onlineProvider} is of type ${online.type}, and tiles are kept by ${this.#options.tileStoreTypes.join(' or ')}`);
+        }
+        if (stream && def.ttl !== undefined && def.aggregation && def.aggregation.fn !== 'last') {
+          throw invalidDefinition(at('/ttl'), 'a stream aggregation is bounded by its window; ttl applies to last values only');
         }
         break;
       }

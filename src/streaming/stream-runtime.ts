@@ -43,6 +43,9 @@ const tileStoreFactories: Record<string, (config: Config, ctx: FactoryContext) =
   embedded: async (_config, ctx) => createEmbeddedTileStore({ dir: ctx.dataDir }),
 };
 
+/** Online provider types whose stores keep stream tiles (checked at apply). */
+export const TILE_STORE_TYPES: readonly string[] = Object.freeze(Object.keys(tileStoreFactories));
+
 export interface StreamRuntimeOptions {
   /** The Trellis data directory (embedded tiles go to `<dataDir>/providers/<provider>.tiles`); null: in memory. */
   readonly dataDir: string | null;
