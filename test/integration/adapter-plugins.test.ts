@@ -168,8 +168,8 @@ describe('loading adapter plugins', () => {
 describe('the package entry points for plugin authors', () => {
   it('trellis/spi and trellis/testkit resolve to the built SPI and conformance suites', async () => {
     const script = "const spi = await import('trellis/spi'); const kit = await import('trellis/testkit');" +
-      'console.log(JSON.stringify([typeof spi.ProviderConfigError, typeof spi.isOnlineStore, typeof spi.OnlineStoreBase, Object.keys(kit).sort()]));';
+      'console.log(JSON.stringify([typeof spi.ProviderConfigError, typeof spi.isOnlineStore, typeof spi.OnlineStoreBase, new spi.PostgresSqlCompiler().dialect, Object.keys(kit).sort()]));';
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: path.resolve('.') });
-    expect(JSON.parse(stdout)).toEqual(['function', 'function', 'function', ['runOfflineStoreConformance', 'runOnlineStoreConformance', 'runTileStoreConformance']]);
+    expect(JSON.parse(stdout)).toEqual(['function', 'function', 'function', 'postgres', ['runOfflineStoreConformance', 'runOnlineStoreConformance', 'runTileStoreConformance']]);
   });
 });
