@@ -67,7 +67,7 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
   try {
     await migrate(db);
     const adapters = builtinAdapters({ onlineTimeoutMs: config.serving.timeoutMs });
-    await loadAdapterPlugins(adapters, config.adapters);
+    const plugins = await loadAdapterPlugins(adapters, config.adapters);
     // The verifier reads registered providers from the pool, which needs the registry: bound just below.
     const pool: { current?: ProviderPool } = {};
     const verifier = options.verifySources === false ? undefined : createSourceVerifier(
@@ -115,6 +115,7 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
     const app = await buildApp(config, { registry, keys, reader, providers, streams, runs: { store: coordinator.store, triggers: coordinator.triggers! } });
     cleanups.push(() => app.close());
     log.current = app.log;
+    if (plugins.length > 0) app.log.info({ adapters: plugins, modules: config.adapters }, 'adapter plugins loaded');
     if (config.coordinator.enabled) {
       await streamSupervisor.start();
       cleanups.push(() => streamSupervisor.stop());
