@@ -4,7 +4,9 @@ import { createPostgresOfflineStore } from '../adapters/postgres/index.js';
 import { createSnowflakeOfflineStore } from '../adapters/snowflake/index.js';
 import { createBigQueryOfflineStore } from '../adapters/bigquery/index.js';
 import { createEmbeddedOnlineStore } from '../adapters/embedded-online/index.js';
+import { createEmbeddedTileStore } from '../adapters/embedded-online/embedded-tile-store.js';
 import { createRedisOnlineStore } from '../adapters/redis/index.js';
+import { createRedisTileStore } from '../adapters/redis/redis-tile-store.js';
 import { createKafkaStreamProvider, validateKafkaConfig } from '../adapters/kafka/index.js';
 import { Type, type TObject, type TProperties } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -157,6 +159,15 @@ export function builtinAdapters(options: BuiltinAdapterOptions = { onlineTimeout
           name: ctx.provider,
         });
       },
+      // Tiles live beside the online values: the same connection keys (url, or Cluster nodes + credentials).
+      createTileStore: async (config, ctx) => {
+        const nodes = Array.isArray(config.nodes) ? (config.nodes as string[]) : undefined;
+        return createRedisTileStore({
+          ...(nodes ? { nodes } : { url: str(config, 'url') ?? 'redis://127.0.0.1:6379' }),
+          ...pick(config, ['password', 'username', 'keyPrefix'], 'string'),
+          name: ctx.provider,
+        });
+      },
     },
     {
       kind: 'trellis.adapter',
@@ -164,6 +175,7 @@ export function builtinAdapters(options: BuiltinAdapterOptions = { onlineTimeout
       roles: ['online'],
       validateConfig: validatedBy({}),
       createOnline: async (_config, ctx) => createEmbeddedOnlineStore({ dir: ctx.dataDir }),
+      createTileStore: async (_config, ctx) => createEmbeddedTileStore({ dir: ctx.dataDir }),
     },
     { kind: 'trellis.adapter', id: 'kafka', roles: ['stream'], validateConfig: validateKafkaConfig, createStream: async (config) => createKafkaStreamProvider(config) },
   ];

@@ -17,7 +17,7 @@ import { createTaskHandlers } from './coordinator/tasks/task-handlers.js';
 import { FeatureCatalog } from './serving/feature-catalog.js';
 import { OnlineReader } from './serving/online-reader.js';
 import { ProviderPool } from './serving/provider-pool.js';
-import { StreamRuntime, TILE_STORE_TYPES } from './streaming/stream-runtime.js';
+import { StreamRuntime } from './streaming/stream-runtime.js';
 import { tileServing } from './streaming/stream-serving.js';
 import { StreamSupervisor } from './streaming/stream-supervisor.js';
 
@@ -77,7 +77,7 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
     const registry = new Registry(db, {
       providerTypes: adapters.providerTypes(),
       checkProviderConfig: (type, providerConfig) => adapters.checkConfig(type, providerConfig),
-      tileStoreTypes: TILE_STORE_TYPES,
+      tileStoreTypes: adapters.tileStoreTypes(),
       ...(verifier ? { verifier } : {}),
     });
     const keys = new ApiKeyStore(db);
@@ -88,7 +88,7 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
     const catalog = new FeatureCatalog(registry, db);
     await catalog.start();
     cleanups.push(() => catalog.close());
-    const streams = new StreamRuntime(registry, { dataDir: ephemeral ? null : dataDir });
+    const streams = new StreamRuntime(registry, { dataDir: ephemeral ? null : dataDir, adapters });
     cleanups.push(() => streams.close());
     const reader = new OnlineReader(catalog, providers, { maxEntities: config.serving.maxEntities, tiles: tileServing(registry, streams) });
     const coordinator = new Coordinator({

@@ -1,6 +1,6 @@
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { STREAM_PROVIDER_KIND, type StreamConsumer, type StreamConsumerOptions, type StreamProducer, type StreamProvider } from '../../src/streaming/stream-provider.js';
+import { STREAM_PROVIDER_KIND, type StreamConsumer, type StreamConsumerOptions, type StreamProducer, type StreamProvider } from '../../src/spi/stream-provider.js';
 import { parseKafkaConfig, type KafkaProviderConfig } from './kafka-config.js';
 import { checkKafkaTls } from './kafka-tls-check.js';
 

@@ -41,6 +41,11 @@ export interface AdapterContext {
   readonly provider: string;
 }
 
+/** Where a tile store may keep its files: `dataDir` null means in memory (an ephemeral Trellis, tests). */
+export interface TileStoreContext extends Omit<AdapterContext, 'dataDir'> {
+  readonly dataDir: string | null;
+}
+
 export interface AdapterRegistration<Offline = unknown, Online = unknown, Stream = unknown> {
   /** Tag checked instead of `instanceof` (a plugin may bundle its own copy of the SPI). */
   readonly kind: 'trellis.adapter';
@@ -50,6 +55,11 @@ export interface AdapterRegistration<Offline = unknown, Online = unknown, Stream
   readonly createOffline?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Offline>;
   readonly createOnline?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Online>;
   readonly createStream?: (config: ProviderConfig, ctx: AdapterContext) => Promise<Stream>;
+  /**
+   * Online adapters that can keep stream tiles (tile-store.ts) in the same KV store as the online values: stream
+   * features served from this provider type keep their tiles here. Without it, such a feature is refused at apply.
+   */
+  readonly createTileStore?: (config: ProviderConfig, ctx: TileStoreContext) => Promise<unknown>;
   /**
    * Checks a provider's config at apply, before anything is stored; throws a {@link ProviderConfigError} naming the
    * bad key. It sees the config as written: secret references are unresolved strings (see {@link isSecretReference}),
@@ -75,6 +85,7 @@ export class AdapterCatalogue {
     if (!ADAPTER_ID.test(registration.id)) throw new Error(`adapter id ${JSON.stringify(registration.id)} from ${origin} is not kebab-case (${ADAPTER_ID.source})`);
     const existing = this.#byId.get(registration.id);
     if (existing) throw new Error(`adapter id ${registration.id} registered twice: by ${existing.origin} and by ${origin}`);
+    if (registration.createTileStore && !registration.roles.includes('online')) throw new Error(`adapter ${registration.id} from ${origin} has createTileStore but not the online role (tiles live in the online store)`);
     for (const role of registration.roles) {
       const factory = { offline: registration.createOffline, online: registration.createOnline, stream: registration.createStream }[role];
       if (!factory) throw new Error(`adapter ${registration.id} from ${origin} claims role ${role} but has no factory for it`);
@@ -99,6 +110,11 @@ export class AdapterCatalogue {
       if (e?.kind === 'trellis.provider-config-error' && typeof e.path === 'string' && typeof e.reason === 'string') return { path: e.path, reason: e.reason };
       return { path: '', reason: (error as Error)?.message ?? String(error) };
     }
+  }
+
+  /** Online provider types whose adapters keep stream tiles (createTileStore). */
+  tileStoreTypes(): string[] {
+    return [...this.#byId].filter(([, { registration }]) => registration.createTileStore !== undefined).map(([id]) => id);
   }
 
   /** Provider types and their roles, for apply-time validation. */

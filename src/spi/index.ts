@@ -6,6 +6,7 @@
 export * from './adapter-registration.js';
 export * from './offline-store.js';
 export * from './online-store.js';
+export * from './stream-provider.js';
 export * from './tile-store.js';
 // An offline plugin compiles with the compiler of the dialect its warehouse speaks (a Postgres-wire warehouse: the
 // Postgres compiler; subclass one to override a hook).

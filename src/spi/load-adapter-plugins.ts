@@ -2,10 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TrellisError } from '../errors/trellis-error.js';
-import type { AdapterCatalogue, AdapterRegistration, ProviderRole } from './adapter-registration.js';
-
-/** Roles a plugin may serve: stream providers (Kafka) and tile stores are built in for now. */
-const PLUGIN_ROLES: readonly ProviderRole[] = ['offline', 'online'];
+import type { AdapterCatalogue, AdapterRegistration } from './adapter-registration.js';
 
 const isRegistration = (value: unknown): value is AdapterRegistration =>
   typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'trellis.adapter';
@@ -28,8 +25,8 @@ function moduleUrl(specifier: string, baseDir: string): string {
  * Imports adapter plugin modules (config `adapters`, env `TRELLIS_ADAPTERS`) and registers every
  * {@link AdapterRegistration} they export — the default export (one registration or an array) and any named export
  * tagged `kind: 'trellis.adapter'` — in `catalogue`, in order, before the registry opens. A module that cannot be
- * imported, exports no registration, claims a role plugins cannot serve, or reuses an adapter id fails the start-up
- * with TRELLIS_ERR_CONFIG_INVALID at `adapters.<i>`.
+ * imported, exports no registration, or whose registration the catalogue refuses (an id already taken, a role
+ * without its factory) fails the start-up with TRELLIS_ERR_CONFIG_INVALID at `adapters.<i>`.
  */
 export async function loadAdapterPlugins(catalogue: AdapterCatalogue, specifiers: readonly string[], baseDir = process.cwd()): Promise<string[]> {
   const loaded: string[] = [];
@@ -49,8 +46,6 @@ export async function loadAdapterPlugins(catalogue: AdapterCatalogue, specifiers
     }
     if (found.size === 0) fail("exports no adapter registration (an object with kind: 'trellis.adapter', as the default export or a named one)");
     for (const registration of found) {
-      const unsupported = (registration.roles ?? []).filter((role) => !PLUGIN_ROLES.includes(role));
-      if (unsupported.length > 0) fail(`adapter ${registration.id} claims role ${unsupported.join(', ')}; plugins serve ${PLUGIN_ROLES.join(' and ')} (stream providers are built in)`);
       try {
         catalogue.register(registration, specifier);
       } catch (error) {

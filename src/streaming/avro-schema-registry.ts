@@ -2,7 +2,7 @@ import avro, { type Type } from 'avsc';
 import { TrellisError } from '../errors/trellis-error.js';
 import { fieldReaders, timestampMs, type StreamValueDecoder } from './stream-event-parser.js';
 import type { StreamSourceSpec } from './stream-job.js';
-import type { StreamProvider } from './stream-provider.js';
+import type { StreamProvider } from '../spi/stream-provider.js';
 
 /**
  * Avro values through a Confluent-compatible schema registry (Confluent's own, Apicurio's `/apis/ccompat/v7`,

@@ -1,55 +1,28 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { createKafkaStreamProvider } from '../../adapters/kafka/index.js';
-import { createEmbeddedTileStore } from '../../adapters/embedded-online/embedded-tile-store.js';
-import { createRedisTileStore, type RedisTileStoreOptions } from '../../adapters/redis/redis-tile-store.js';
+import { builtinAdapters } from '../builtin-adapters.js';
 import { resolveSecretReferences } from '../config/secret-references.js';
 import { TrellisError } from '../errors/trellis-error.js';
 import type { Registry } from '../registry/registry.js';
 import { parseRef, formatRef } from '../registry/resource-ref.js';
 import type { EntityKeyValue } from '../spi/online-store.js';
-import type { TileStore } from '../spi/tile-store.js';
+import type { AdapterCatalogue } from '../spi/adapter-registration.js';
+import { STREAM_PROVIDER_KIND, isStreamProvider } from '../spi/stream-provider.js';
+import { TILE_STORE_KIND, isTileStore, type TileStore } from '../spi/tile-store.js';
 import { resolveStreamFeature, resolveStreamJob, type StreamFeatureSpec, type StreamJob } from './stream-job.js';
 import { StreamMetrics } from './stream-metrics.js';
-import type { StreamProvider } from './stream-provider.js';
+import type { StreamProvider } from '../spi/stream-provider.js';
 import { readStreamFeatures, type StreamCell } from './stream-reader.js';
 import { StreamWorker, type StreamWorkerOptions } from './stream-worker.js';
 
 type Config = Readonly<Record<string, unknown>>;
-interface FactoryContext {
-  readonly provider: string;
-  /** Directory for this provider's tile files; null = keep tiles in memory. */
-  readonly dataDir: string | null;
-}
-
-/** Stream providers by provider type. */
-const streamProviderFactories: Record<string, (config: Config, ctx: FactoryContext) => Promise<StreamProvider>> = {
-  kafka: (config) => createKafkaStreamProvider(config),
-};
-
-/** Tile stores by online provider type: the tiles live in the same KV store as the feature's online values. */
-const tileStoreFactories: Record<string, (config: Config, ctx: FactoryContext) => Promise<TileStore>> = {
-  // The connection keys of the redis online store (src/builtin-adapters.ts): `url`, or Cluster `nodes` + credentials;
-  // both at once is refused by the store.
-  redis: async (config, ctx) =>
-    createRedisTileStore({
-      ...(config.nodes !== undefined ? { nodes: config.nodes as NonNullable<RedisTileStoreOptions['nodes']> } : {}),
-      ...(typeof config.url === 'string' || config.nodes === undefined ? { url: typeof config.url === 'string' ? config.url : 'redis://127.0.0.1:6379' } : {}),
-      ...(typeof config.username === 'string' ? { username: config.username } : {}),
-      ...(typeof config.password === 'string' ? { password: config.password } : {}),
-      ...(typeof config.keyPrefix === 'string' ? { keyPrefix: config.keyPrefix } : {}),
-      name: ctx.provider,
-    }),
-  embedded: async (_config, ctx) => createEmbeddedTileStore({ dir: ctx.dataDir }),
-};
-
-/** Online provider types whose stores keep stream tiles (checked at apply). */
-export const TILE_STORE_TYPES: readonly string[] = Object.freeze(Object.keys(tileStoreFactories));
 
 export interface StreamRuntimeOptions {
   /** The Trellis data directory (embedded tiles go to `<dataDir>/providers/<provider>.tiles`); null: in memory. */
   readonly dataDir: string | null;
   readonly metrics?: StreamMetrics;
+  /** The adapters that build stream providers (createStream) and tile stores (createTileStore). Default: the built-ins. */
+  readonly adapters?: AdapterCatalogue;
 }
 
 /**
@@ -62,6 +35,7 @@ export class StreamRuntime {
   readonly metrics: StreamMetrics;
   readonly #registry: Registry;
   readonly #dataDir: string | null;
+  readonly #adapters: AdapterCatalogue;
   /** Per provider ref: the client built from one version of its resolved config (a digest, never the secrets). */
   readonly #providers = new Map<string, { readonly version: string; readonly provider: Promise<StreamProvider> }>();
   /** Clients replaced by a newer config; a worker may still use one, so they close with the runtime. */
@@ -73,6 +47,7 @@ export class StreamRuntime {
   constructor(registry: Registry, options: StreamRuntimeOptions) {
     this.#registry = registry;
     this.#dataDir = options.dataDir;
+    this.#adapters = options.adapters ?? builtinAdapters();
     this.metrics = options.metrics ?? new StreamMetrics();
   }
 
@@ -86,9 +61,13 @@ export class StreamRuntime {
     const cached = this.#providers.get(providerRef);
     if (cached?.version === version) return cached.provider;
     if (cached) this.#retired.push(cached.provider);
-    const factory = streamProviderFactories[type];
+    const factory = this.#adapters.get(type)?.createStream;
     if (!factory) throw new TrellisError('TRELLIS_ERR_PROVIDER_UNAVAILABLE', { provider: id, reason: `no stream adapter for type ${type}` });
-    const provider = factory(config, { provider: id, dataDir: null });
+    const { dataDir, ...context } = this.#context(id, `${id}.stream`);
+    const provider = factory(config, { ...context, dataDir: dataDir ?? path.resolve(context.baseDir, 'providers', `${id}.stream`) }).then((built) => {
+      if (!isStreamProvider(built)) throw new Error(`adapter ${type} returned something that is not a stream provider (kind ${STREAM_PROVIDER_KIND})`);
+      return built;
+    });
     const entry = { version, provider };
     this.#providers.set(providerRef, entry);
     provider.catch(() => this.#providers.get(providerRef) === entry && this.#providers.delete(providerRef));
@@ -99,10 +78,21 @@ export class StreamRuntime {
   tileStore(onlineProviderRef: string): Promise<TileStore> {
     return this.#cached(this.#tileStores, onlineProviderRef, async () => {
       const { type, config, id } = await this.#providerDefinition(onlineProviderRef);
-      const factory = tileStoreFactories[type];
+      const factory = this.#adapters.get(type)?.createTileStore;
       if (!factory) throw new TrellisError('TRELLIS_ERR_PROVIDER_UNAVAILABLE', { provider: id, reason: `online provider type ${type} cannot keep stream tiles` });
-      return factory(config, { provider: id, dataDir: this.#dataDir === null ? null : path.resolve(this.#dataDir, 'providers', `${id}.tiles`) });
+      const store = await factory(config, this.#context(id, `${id}.tiles`));
+      if (!isTileStore(store)) throw new Error(`adapter ${type} returned something that is not a tile store (kind ${TILE_STORE_KIND})`);
+      return store;
     });
+  }
+
+  /** The adapter context of a provider: its files under `<dataDir>/providers/<dir>`, or in memory without a data directory. */
+  #context(provider: string, dir: string) {
+    return {
+      provider,
+      baseDir: this.#dataDir ?? process.cwd(),
+      dataDir: this.#dataDir === null ? null : path.resolve(this.#dataDir, 'providers', dir),
+    };
   }
 
   /** Starts one consumer-group member for a topic source (call it once per replica). */

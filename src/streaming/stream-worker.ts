@@ -4,7 +4,7 @@ import { AvroWireDecoder, schemaRegistryOf } from './avro-schema-registry.js';
 import { parseStreamMessage, type ParsedStreamEvent } from './stream-event-parser.js';
 import type { StreamFeatureSpec, StreamJob } from './stream-job.js';
 import { StreamMetrics } from './stream-metrics.js';
-import type { StreamBatchContext, StreamConsumer, StreamProducerRecord, StreamProvider } from './stream-provider.js';
+import type { StreamBatchContext, StreamConsumer, StreamProducerRecord, StreamProvider } from '../spi/stream-provider.js';
 import { applyCombined } from './tile-combiner.js';
 import { eventPartial, isLate, tileStartOf, type StreamValue } from './tiles.js';
 

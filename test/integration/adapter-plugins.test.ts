@@ -8,12 +8,16 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedTileStore } from '../../adapters/embedded-online/embedded-tile-store.js';
+import { KafkaStreamProvider } from '../../adapters/kafka/index.js';
 import { builtinAdapters } from '../../src/builtin-adapters.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { isTrellisError } from '../../src/errors/trellis-error.js';
 import { loadAdapterPlugins } from '../../src/spi/load-adapter-plugins.js';
+import { createKafkaTopic, kafkaBrokers } from '../support/services.js';
 import { openTestTrellis, type TestTrellis } from '../support/trellis-harness.js';
 
 type Json = Record<string, any>;
@@ -100,6 +104,77 @@ describe('an online-store plugin loaded from config.adapters', () => {
   });
 });
 
+describe('a stream provider plugin and an online plugin that keeps tiles', () => {
+  let dir: string;
+  let t: TestTrellis;
+
+  beforeAll(async () => {
+    // A plugin bundling its own copy of the SPI: it builds Kafka clients, online stores and tile stores from the
+    // compiled adapters (npm test builds dist first), recognised by their kind tags alone.
+    dir = await mkdtemp(path.join(os.tmpdir(), 'trellis-stream-plugin-'));
+    const dist = (file: string) => JSON.stringify(pathToFileURL(path.resolve('dist/adapters', file)).href);
+    await writeFile(
+      path.join(dir, 'acme.mjs'),
+      [
+        `import { createKafkaStreamProvider } from ${dist('kafka/index.js')};`,
+        `import { createEmbeddedOnlineStore } from ${dist('embedded-online/index.js')};`,
+        `import { createEmbeddedTileStore } from ${dist('embedded-online/embedded-tile-store.js')};`,
+        "export const stream = { kind: 'trellis.adapter', id: 'acme-stream', roles: ['stream'], createStream: async (config) => createKafkaStreamProvider(config) };",
+        "export const kv = { kind: 'trellis.adapter', id: 'acme-kv', roles: ['online'], createOnline: async (_c, ctx) => createEmbeddedOnlineStore({ dir: ctx.dataDir }),",
+        '  createTileStore: async (_c, ctx) => createEmbeddedTileStore({ dir: ctx.dataDir }) };',
+      ].join('\n'),
+    );
+    t = await openTestTrellis('pglite', { adapters: [path.join(dir, 'acme.mjs')] });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs a stream job through the plugin stream provider and serves exact windows from the plugin tile store', async () => {
+    const topic = await createKafkaTopic('plugin-clicks', 2);
+    const res = await t.app.inject({
+      method: 'POST', url: '/v1/apply', headers: t.auth,
+      payload: {
+        resources: [
+          { kind: 'provider', name: 'bus', type: 'acme-stream', roles: ['stream'], config: { brokers: kafkaBrokers() } },
+          { kind: 'provider', name: 'tiles', type: 'acme-kv', roles: ['online'] },
+          { kind: 'entity', name: 'user', keys: [{ name: 'user_id', type: 'string' }] },
+          { kind: 'source', name: 'clicks', provider: 'bus', topic, timestampColumn: 'ts', allowedLateness: '1h', fields: [{ name: 'user_id', type: 'string' }, { name: 'amount', type: 'int' }, { name: 'ts', type: 'timestamp' }] },
+          { kind: 'feature', name: 'clicks_sum', entity: 'user', source: 'clicks', aggregation: { fn: 'sum', column: 'amount', window: '2h', slide: '1m' }, valueType: 'int', onlineProvider: 'tiles' },
+          { kind: 'feature', name: 'clicks_count', entity: 'user', source: 'clicks', aggregation: { fn: 'count', window: '2h' }, valueType: 'int', onlineProvider: 'tiles' },
+        ],
+      },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const users = ['a', 'b', 'c'];
+    const start = Date.now() - 30 * 60_000;
+    const events = Array.from({ length: 60 }, (_, i) => ({ user_id: users[i % 3]!, amount: (i * 37) % 101, ts: start + i * 1000 }));
+    const pushed = await t.app.inject({ method: 'POST', url: '/v1/push/clicks', headers: t.auth, payload: { events } });
+    expect(pushed.statusCode, pushed.body).toBe(202);
+
+    const expected = users.map((u) => {
+      const mine = events.filter((e) => e.user_id === u);
+      return [mine.reduce((sum, e) => sum + e.amount, 0), mine.length];
+    });
+    const read = async () => {
+      const online = await t.app.inject({ method: 'POST', url: '/v1/features/online', headers: t.auth, payload: { features: ['clicks_sum', 'clicks_count'], entities: users.map((user_id) => ({ user_id })) } });
+      expect(online.statusCode, online.body).toBe(200);
+      return (online.json() as { results: { values: unknown[] }[] }).results.map((r) => r.values);
+    };
+    const deadline = Date.now() + 60_000;
+    let values = await read();
+    while (JSON.stringify(values) !== JSON.stringify(expected) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      values = await read();
+    }
+    expect(values).toEqual(expected);
+    // Built by the plugin's own copies of the adapters, not by the built-in kafka/embedded registrations.
+    expect(await t.streams.tileStore('tiles@default')).not.toBeInstanceOf(EmbeddedTileStore);
+    expect(await t.streams.provider('bus@default')).not.toBeInstanceOf(KafkaStreamProvider);
+  }, 90_000);
+});
+
 describe('loading adapter plugins', () => {
   let dir: string;
   /** Writes an ESM module into the scratch directory and returns its path. */
@@ -140,12 +215,12 @@ describe('loading adapter plugins', () => {
     expect(catalogue.get('kv-two')?.id).toBe('kv-two');
   });
 
-  it('fails the start naming the entry: a missing module, no registration, a stream role, a clashing id', async () => {
+  it('fails the start naming the entry: a missing module, no registration, a role without its factory, a clashing id', async () => {
     expect(await startFails(['./missing.mjs'])).toMatch(/adapters\.0: adapter plugin \.\/missing\.mjs: cannot be imported: .*missing\.mjs/);
     await module('nothing.mjs', 'export const answer = 42;');
     expect(await startFails(['./nothing.mjs'])).toMatch(/adapters\.0: .*exports no adapter registration/);
-    await module('stream.mjs', `export default ${registration('my-stream', "['stream']")};`);
-    expect(await startFails(['./nothing.mjs'.replace('nothing', 'stream')])).toMatch(/claims role stream; plugins serve offline and online/);
+    await module('no-factory.mjs', `export default ${registration('half-kv', "['offline']")};`);
+    expect(await startFails(['./no-factory.mjs'])).toMatch(/adapter half-kv from \.\/no-factory\.mjs claims role offline but has no factory for it/);
     await module('clash.mjs', `export default ${registration('redis', "['online']")};`);
     expect(await startFails(['./clash.mjs'])).toMatch(/adapter id redis registered twice: by trellis built-ins and by \.\/clash\.mjs/);
     await module('ok.mjs', `export default ${registration('fine-kv', "['online']")};`);

@@ -1,7 +1,7 @@
 /**
  * The stream provider role: what a stream adapter (Kafka) hands the workers and the push API. A small structural
- * subset of a Kafka client — no vendor SDK types — that kafkajs objects satisfy as they are.
- * (Candidate for src/spi/stream-provider.ts once the lead moves it; adapters import it type-only.)
+ * subset of a Kafka client — no vendor SDK types — that kafkajs objects satisfy as they are: partitions, offsets
+ * committed per consumer group, at-least-once delivery (the workers make the effect exactly-once).
  */
 
 /** The `kind` tag of every stream provider. */
