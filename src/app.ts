@@ -8,6 +8,7 @@ import { authPlugin } from './api/plugins/auth.js';
 import { errorHandlerPlugin } from './api/plugins/error-handler.js';
 import { graphqlPlugin } from './api/graphql/graphql-plugin.js';
 import { healthRoutes } from './api/rest/health-routes.js';
+import { AdapterInfo, adapterRoutes } from './api/rest/adapter-routes.js';
 import { KeyInfo, keyRoutes } from './api/rest/key-routes.js';
 import { registryRoutes } from './api/rest/registry-routes.js';
 import { runRoutes, type RunServices } from './api/rest/run-routes.js';
@@ -18,6 +19,8 @@ import { pushRoutes } from './api/rest/push-routes.js';
 import type { OnlineReader } from './serving/online-reader.js';
 import type { ProviderPool } from './serving/provider-pool.js';
 import type { StreamRuntime } from './streaming/stream-runtime.js';
+import { builtinAdapters } from './builtin-adapters.js';
+import type { AdapterCatalogue } from './spi/adapter-registration.js';
 import { trainingSetRoutes } from './api/rest/training-set-routes.js';
 
 export interface AppDeps {
@@ -31,6 +34,8 @@ export interface AppDeps {
   readonly providers?: ProviderPool;
   /** Shared streaming services (push API, tile reads, stream workers); default: the push routes own one. */
   readonly streams?: StreamRuntime;
+  /** The adapters this instance can build (GET /v1/adapters); default: the built-ins. */
+  readonly adapters?: AdapterCatalogue;
 }
 
 export const API_VERSION = '0.1.0';
@@ -56,7 +61,7 @@ export async function buildApp(config: TrellisConfig, deps: AppDeps): Promise<Fa
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
   });
-  for (const schema of [ErrorResponse, StoredResourceSchema, ApplyPlanSchema, KeyInfo]) app.addSchema(schema);
+  for (const schema of [ErrorResponse, StoredResourceSchema, ApplyPlanSchema, KeyInfo, AdapterInfo]) app.addSchema(schema);
 
   await app.register(errorHandlerPlugin);
   await app.register(authPlugin, { keys: deps.keys });
@@ -64,6 +69,7 @@ export async function buildApp(config: TrellisConfig, deps: AppDeps): Promise<Fa
   await app.register(
     async (v1) => {
       await v1.register(keyRoutes, { keys: deps.keys });
+      await v1.register(adapterRoutes, { adapters: deps.adapters ?? builtinAdapters() });
       await v1.register(servingRoutes, { reader: deps.reader });
       await v1.register(pushRoutes, { registry: deps.registry, dataDir: config.dataDir, ...(deps.streams ? { streams: deps.streams } : {}) });
       await v1.register(registryRoutes, { registry: deps.registry });

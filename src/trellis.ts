@@ -112,7 +112,7 @@ export async function openTrellis(config: TrellisConfig, options: OpenTrellisOpt
       await coordinator.start();
       cleanups.push(() => coordinator.stop());
     }
-    const app = await buildApp(config, { registry, keys, reader, providers, streams, runs: { store: coordinator.store, triggers: coordinator.triggers! } });
+    const app = await buildApp(config, { registry, keys, reader, providers, streams, runs: { store: coordinator.store, triggers: coordinator.triggers! }, adapters });
     cleanups.push(() => app.close());
     log.current = app.log;
     if (plugins.length > 0) app.log.info({ adapters: plugins, modules: config.adapters }, 'adapter plugins loaded');

@@ -68,6 +68,18 @@ export interface AdapterRegistration<Offline = unknown, Online = unknown, Stream
   readonly validateConfig?: (config: ProviderConfig) => void;
 }
 
+/** One entry of {@link AdapterCatalogue.list}. */
+export interface AdapterInfo {
+  readonly id: string;
+  readonly roles: ProviderRole[];
+  /** `trellis built-ins`, or the plugin module it was loaded from. */
+  readonly origin: string;
+  /** Stream features served from this provider type keep their tiles in it (createTileStore). */
+  readonly keepsStreamTiles: boolean;
+  /** Apply checks a provider config of this type (validateConfig). */
+  readonly checksConfig: boolean;
+}
+
 /** What {@link AdapterCatalogue.checkConfig} found wrong: a pointer inside the config and the reason. */
 export interface ProviderConfigProblem {
   readonly path: string;
@@ -110,6 +122,17 @@ export class AdapterCatalogue {
       if (e?.kind === 'trellis.provider-config-error' && typeof e.path === 'string' && typeof e.reason === 'string') return { path: e.path, reason: e.reason };
       return { path: '', reason: (error as Error)?.message ?? String(error) };
     }
+  }
+
+  /** Every registered adapter: its id, roles, where it came from, and what it offers beyond its roles. */
+  list(): AdapterInfo[] {
+    return [...this.#byId].map(([id, { registration, origin }]) => ({
+      id,
+      roles: [...registration.roles],
+      origin,
+      keepsStreamTiles: registration.createTileStore !== undefined,
+      checksConfig: registration.validateConfig !== undefined,
+    }));
   }
 
   /** Online provider types whose adapters keep stream tiles (createTileStore). */

@@ -40,6 +40,16 @@ describe('an online-store plugin loaded from config.adapters', () => {
     await t?.close();
   });
 
+  it('lists the plugin beside the built-ins at GET /v1/adapters', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/v1/adapters', headers: t.auth });
+    expect(res.statusCode, res.body).toBe(200);
+    const items = res.json().items as Json[];
+    expect(items.find((a) => a.id === 'memory-kv')).toEqual({ id: 'memory-kv', roles: ['online'], origin: PLUGIN, keepsStreamTiles: false, checksConfig: true });
+    expect(items.find((a) => a.id === 'redis')).toMatchObject({ roles: ['online'], origin: 'trellis built-ins', keepsStreamTiles: true });
+    expect(items.map((a) => a.id).sort()).toEqual(['bigquery', 'duckdb', 'embedded', 'kafka', 'memory-kv', 'postgres', 'redis', 'snowflake']);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/adapters' })).statusCode).toBe(401);
+  });
+
   it('checks the plugin provider config at apply with its own validateConfig', async () => {
     const res = await apply([{ kind: 'provider', name: 'mem', type: 'memory-kv', roles: ['online'], config: { nme: 'x' } }]);
     expect(res.statusCode, res.body).toBe(400);
@@ -142,12 +152,14 @@ describe('a stream provider plugin and an online plugin that keeps tiles', () =>
           { kind: 'entity', name: 'user', keys: [{ name: 'user_id', type: 'string' }] },
           { kind: 'source', name: 'clicks', provider: 'bus', topic, timestampColumn: 'ts', allowedLateness: '1h', fields: [{ name: 'user_id', type: 'string' }, { name: 'amount', type: 'int' }, { name: 'ts', type: 'timestamp' }] },
           { kind: 'feature', name: 'clicks_sum', entity: 'user', source: 'clicks', aggregation: { fn: 'sum', column: 'amount', window: '2h', slide: '1m' }, valueType: 'int', onlineProvider: 'tiles' },
-          { kind: 'feature', name: 'clicks_count', entity: 'user', source: 'clicks', aggregation: { fn: 'count', window: '2h' }, valueType: 'int', onlineProvider: 'tiles' },
+          { kind: 'feature', name: 'clicks_count', entity: 'user', source: 'clicks', aggregation: { fn: 'count', window: '2h', slide: '1m' }, valueType: 'int', onlineProvider: 'tiles' },
         ],
       },
     });
     expect(res.statusCode, res.body).toBe(200);
     const users = ['a', 'b', 'c'];
+    // 30 min old: inside both sliding 2 h windows (a tumbling 2 h window would serve the last closed one, which
+    // depends on the wall clock).
     const start = Date.now() - 30 * 60_000;
     const events = Array.from({ length: 60 }, (_, i) => ({ user_id: users[i % 3]!, amount: (i * 37) % 101, ts: start + i * 1000 }));
     const pushed = await t.app.inject({ method: 'POST', url: '/v1/push/clicks', headers: t.auth, payload: { events } });
@@ -245,6 +257,6 @@ describe('the package entry points for plugin authors', () => {
     const script = "const spi = await import('trellis/spi'); const kit = await import('trellis/testkit');" +
       'console.log(JSON.stringify([typeof spi.ProviderConfigError, typeof spi.isOnlineStore, typeof spi.OnlineStoreBase, new spi.PostgresSqlCompiler().dialect, Object.keys(kit).sort()]));';
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: path.resolve('.') });
-    expect(JSON.parse(stdout)).toEqual(['function', 'function', 'function', 'postgres', ['runOfflineStoreConformance', 'runOnlineStoreConformance', 'runTileStoreConformance']]);
+    expect(JSON.parse(stdout)).toEqual(['function', 'function', 'function', 'postgres', ['runOfflineStoreConformance', 'runOnlineStoreConformance', 'runStreamProviderConformance', 'runTileStoreConformance']]);
   });
 });
