@@ -99,6 +99,7 @@ export class KafkaStreamProvider implements StreamProvider {
 
   /** Runs `fn` with the admin client; errors say what to change in the config. */
   async #withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error('the kafka provider is closed');
     const admin = await this.#adminClient();
     try {
       return await fn(admin);

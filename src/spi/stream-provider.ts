@@ -87,7 +87,7 @@ export interface StreamProvider {
   endOffsets(topic: string): Promise<{ partition: number; offset: string }[]>;
   /** Committed offsets of `groupId` on `topic` (`-1` when none). */
   committedOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]>;
-  /** Disconnects the producer and admin client (consumers are disconnected by their owners). */
+  /** Disconnects the producer and admin client (consumers are disconnected by their owners); idempotent. Every other call rejects afterwards. */
   close(): Promise<void>;
 }
 

@@ -376,5 +376,15 @@ export function runStreamProviderConformance(name: string, factory: StreamProvid
       await expect(Promise.all([used.close(), used.close()])).resolves.toEqual([undefined, undefined]);
       await expect(used.close()).resolves.toBeUndefined();
     });
+
+    it('rejects every call after close() (it does not reuse a disconnected client)', { timeout: timeoutMs }, async () => {
+      const provider = await open();
+      const topic = await freshTopic(provider, 1);
+      await provider.close();
+      await expect(provider.producer()).rejects.toThrow();
+      await expect(provider.ensureTopic(topic)).rejects.toThrow();
+      await expect(provider.endOffsets(topic)).rejects.toThrow();
+      await expect(provider.committedOffsets(`${topic}-group`, topic)).rejects.toThrow();
+    });
   });
 }
