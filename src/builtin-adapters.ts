@@ -71,6 +71,15 @@ const redisConfig = validatedBy(
   },
 );
 
+/** The connection keys shared by the redis online and tile stores: `url`, or Cluster `nodes`, credentials, key prefix. */
+const redisConnection = (config: ProviderConfig) => {
+  const nodes = Array.isArray(config.nodes) ? (config.nodes as string[]) : undefined;
+  return {
+    ...(nodes ? { nodes } : { url: str(config, 'url') ?? 'redis://127.0.0.1:6379' }),
+    ...pick(config, ['password', 'username', 'keyPrefix'], 'string'),
+  };
+};
+
 export interface BuiltinAdapterOptions {
   /** Default deadline of online reads, ms (config `serving.timeoutMs`). */
   readonly onlineTimeoutMs: number;
@@ -148,26 +157,17 @@ export function builtinAdapters(options: BuiltinAdapterOptions = { onlineTimeout
       // Keys: adapters/redis/README.md (the options table); checked at apply by redisConfig.
       validateConfig: redisConfig,
       createOnline: async (config, ctx) => {
-        const nodes = Array.isArray(config.nodes) ? (config.nodes as string[]) : undefined;
         const ms = (key: string) => (num(config, key) !== undefined ? { [key]: num(config, key)! } : {});
         return createRedisOnlineStore({
-          ...(nodes ? { nodes } : { url: str(config, 'url') ?? 'redis://127.0.0.1:6379' }),
-          ...pick(config, ['password', 'username', 'keyPrefix'], 'string'),
+          ...redisConnection(config),
           ...pick(config, ['autoPipelining'], 'boolean'),
           ...ms('writeTimeoutMs'), ...ms('connectTimeoutMs'), ...ms('reconnectMaxDelayMs'), ...ms('writeChunkRows'),
           commandTimeoutMs: num(config, 'commandTimeoutMs') ?? options.onlineTimeoutMs,
           name: ctx.provider,
         });
       },
-      // Tiles live beside the online values: the same connection keys (url, or Cluster nodes + credentials).
-      createTileStore: async (config, ctx) => {
-        const nodes = Array.isArray(config.nodes) ? (config.nodes as string[]) : undefined;
-        return createRedisTileStore({
-          ...(nodes ? { nodes } : { url: str(config, 'url') ?? 'redis://127.0.0.1:6379' }),
-          ...pick(config, ['password', 'username', 'keyPrefix'], 'string'),
-          name: ctx.provider,
-        });
-      },
+      // Tiles live beside the online values, over the same connection keys.
+      createTileStore: async (config, ctx) => createRedisTileStore({ ...redisConnection(config), name: ctx.provider }),
     },
     {
       kind: 'trellis.adapter',

@@ -137,7 +137,7 @@ export class AdapterCatalogue {
 
   /** Online provider types whose adapters keep stream tiles (createTileStore). */
   tileStoreTypes(): string[] {
-    return [...this.#byId].filter(([, { registration }]) => registration.createTileStore !== undefined).map(([id]) => id);
+    return this.list().filter((a) => a.keepsStreamTiles).map((a) => a.id);
   }
 
   /** Provider types and their roles, for apply-time validation. */
